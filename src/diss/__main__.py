@@ -1,0 +1,5 @@
+import sys
+
+from diss.cli import main
+
+sys.exit(main())

@@ -1,0 +1,193 @@
+"""The ``diss`` command line: parses arguments, calls the library, prints one clear line on error."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from diss import __version__
+from diss.errors import DissError
+
+
+def _unit_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is outside [0, 1]")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return value
+
+
+def _add_extractor_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--sketch-detail",
+        type=_unit_float,
+        default=0.5,
+        metavar="F",
+        help="0 = main outlines only, 1 = many interior lines (default 0.5)",
+    )
+    p.add_argument(
+        "--stroke-detail",
+        type=_unit_float,
+        default=0.5,
+        metavar="F",
+        help="0 = a few large brush strokes, 1 = many smaller ones (default 0.5)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the stroke painter (default 0)")
+
+
+def _configs(args):
+    from diss.data.sketch import SketchConfig
+    from diss.data.stroke import StrokeConfig
+
+    return SketchConfig(detail=args.sketch_detail), StrokeConfig(detail=args.stroke_detail)
+
+
+def cmd_prepare(args) -> int:
+    from diss.data.cache import PrepareConfig, prepare, sample_cache
+    from diss.grid import save_grid
+    from diss.outputs import output_file
+
+    src = Path(args.src)
+    if not src.is_dir():
+        raise DissError(f"source folder {src} does not exist or is not a folder")
+    preview = output_file(args.preview) if args.preview else None
+    sketch, stroke = _configs(args)
+    config = PrepareConfig(
+        size=args.size, seed=args.seed, sketch=sketch, stroke=stroke, allow_upscale=args.allow_upscale
+    )
+    out = Path(args.out)
+    report = prepare(src, out, config, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    print(report.summary())
+    if preview is not None:
+        rows = [[image, sk, st] for _, image, sk, st in sample_cache(out, args.preview_rows)]
+        if rows:
+            save_grid(preview, rows, col_labels=["photo", "sketch", "stroke"], cell=max(128, args.size))
+            print(f"preview: {preview}")
+    print(f"cache: {out}")
+    return 0
+
+
+def cmd_extract(args) -> int:
+    from diss.data.cache import item_seed
+    from diss.data.images import ImageLoadError, center_square, find_images, load_image, resize, save_png
+    from diss.data.sketch import extract_sketch
+    from diss.data.stroke import extract_stroke
+    from diss.outputs import output_dir, output_file
+
+    if not args.sketch_out and not args.stroke_out:
+        raise DissError("nothing to do: give --sketch-out and/or --stroke-out")
+    src = Path(args.input)
+    if not src.exists():
+        raise DissError(f"input {src} does not exist")
+    sketch_cfg, stroke_cfg = _configs(args)
+    if src.is_dir():
+        files = find_images(src)
+        if not files:
+            raise DissError(f"no image files under {src}")
+        outs = [output_dir(p) if p else None for p in (args.sketch_out, args.stroke_out)]
+        jobs = [(f, f.relative_to(src).with_suffix(".png")) for f in files]
+    else:
+        outs = [output_file(p) if p else None for p in (args.sketch_out, args.stroke_out)]
+        jobs = [(src, None)]
+    from tqdm import tqdm
+
+    written, skipped = 0, 0
+    for path, rel in tqdm(jobs, desc="extract", unit="img", disable=len(jobs) == 1 or args.quiet):
+        try:
+            rgb = load_image(path)
+        except ImageLoadError as e:
+            if rel is None:
+                raise DissError(str(e)) from None
+            print(f"skipped {e}", file=sys.stderr)
+            skipped += 1
+            continue
+        work = resize(center_square(rgb), 2 * args.size)
+        results = (
+            extract_sketch(work, args.size, sketch_cfg) if outs[0] else None,
+            extract_stroke(work, args.size, stroke_cfg, item_seed(args.seed, str(rel or path.name)))
+            if outs[1]
+            else None,
+        )
+        for out, result in zip(outs, results, strict=False):
+            if out is None:
+                continue
+            target = out if rel is None else out / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            save_png(result, target)
+        written += 1
+    print(f"extracted {written} image(s)" + (f", skipped {skipped} unreadable" if skipped else ""))
+    return 0 if written else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="diss", description="Sketch + colour strokes → realistic images (DiSS).")
+    parser.add_argument("--version", action="version", version=f"diss {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("prepare", help="extract sketch + strokes from a folder of photos into a training cache")
+    p.add_argument("src", metavar="SRC_DIR", help="folder of photos (searched recursively; any common format)")
+    p.add_argument("out", metavar="OUT_DIR", help="cache folder to create or resume")
+    p.add_argument("--size", type=_positive_int, default=64, help="side of the square training images (default 64)")
+    p.add_argument("--preview", metavar="PNG", help="write a grid of examples: photo | sketch | stroke")
+    p.add_argument("--preview-rows", type=_positive_int, default=8, metavar="N")
+    p.add_argument("--workers", type=_positive_int, default=None, help="processes (default: all cores)")
+    p.add_argument("--allow-upscale", action="store_true", help="use photos smaller than --size (upscaled)")
+    p.add_argument("--overwrite", action="store_true", help="rebuild a cache made with other settings")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_extractor_args(p)
+    p.set_defaults(func=cmd_prepare)
+
+    p = sub.add_parser("extract", help="sketch and/or strokes of one photo or a folder of photos, as PNG")
+    p.add_argument("input", metavar="IMAGE_OR_DIR")
+    p.add_argument("--sketch-out", metavar="PATH", help="PNG file (one image) or folder (a folder of images)")
+    p.add_argument("--stroke-out", metavar="PATH", help="PNG file (one image) or folder (a folder of images)")
+    p.add_argument("--size", type=_positive_int, default=128, help="side of the square outputs (default 128)")
+    p.add_argument("--quiet", action="store_true")
+    _add_extractor_args(p)
+    p.set_defaults(func=cmd_extract)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except DissError as e:
+        print(f"diss {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(
+            f"diss {args.command}: interrupted; finished work is kept, run the same command again to go on",
+            file=sys.stderr,
+        )
+        return 130
+    except Exception as e:  # a bug, not bad input: still one line, with a way to get the details
+        if os.environ.get("DISS_DEBUG"):
+            raise
+        print(
+            f"diss {args.command}: unexpected error: {type(e).__name__}: {e} (set DISS_DEBUG=1 for details)",
+            file=sys.stderr,
+        )
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The project's conventions, each decided in exactly one place.
+
+- Pixel range: models see images in [-1, 1]; files hold uint8 in [0, 255]. ``to_model`` / ``from_model`` convert.
+- Sketch: one channel, dark lines (0) on white paper (255); in model range lines are -1 and paper +1.
+- Stroke: three channels, RGB paint on a white canvas. Pure white (255, 255, 255) means "no stroke here": the
+  unpainted part of a partial stroke image, and the gaps between brush strokes. A transparent pixel of an RGBA stroke
+  image is composited onto white, so it means "no stroke here" too.
+- Phi: the "condition absent" image used for classifier-free guidance, in training and in sampling alike, is a uniform
+  mid-gray (0.0 in model range, 127.5 in uint8 terms). It differs from the white "no stroke here" canvas on purpose: an
+  empty canvas with strokes on part of it says "free here", Phi says "this condition is not given at all".
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:  # torch is imported where tensors are made, so the extractors' worker processes stay light
+    import torch
+
+#: value every pixel of the "condition absent" image Φ takes, in model range [-1, 1]
+PHI_VALUE: float = 0.0
+#: the RGB colour that means "no stroke here" on a stroke image (uint8)
+NO_STROKE_RGB: tuple[int, int, int] = (255, 255, 255)
+#: a stroke pixel whose every channel is at least this (uint8) counts as "no stroke here" (anti-aliasing, JPEG)
+NO_STROKE_MIN: int = 250
+#: painted colours are kept at or below this in their brightest channel, so that paint never reads as "no stroke"
+PAINT_MAX: int = 245
+#: paper colour of a sketch (uint8); lines are darker than this
+SKETCH_PAPER: int = 255
+
+
+def stroke_mask(stroke: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 stroke image → (H, W) bool, True where paint is (anything but near-white)."""
+    return np.asarray(stroke).min(axis=-1) < NO_STROKE_MIN
+
+
+def cap_paint(colors: np.ndarray) -> np.ndarray:
+    """Scale colours (..., 3) whose brightest channel exceeds PAINT_MAX down to it, keeping their hue."""
+    c = np.asarray(colors, dtype=np.float32)
+    peak = c.max(axis=-1, keepdims=True)
+    return np.where(peak > PAINT_MAX, c * (PAINT_MAX / np.maximum(peak, 1e-6)), c)
+
+
+def to_model(array: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W) or (H, W, C) → float32 tensor (C, H, W) in [-1, 1]."""
+    import torch
+
+    a = np.asarray(array)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    t = torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))).float()  # (C, H, W)
+    return t.div_(127.5).sub_(1.0)
+
+
+def from_model(tensor: torch.Tensor) -> np.ndarray:
+    """float tensor (C, H, W) or (B, C, H, W) in [-1, 1] → uint8 array (H, W, C) or (B, H, W, C)."""
+    import torch
+
+    t = ((tensor.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).cpu()
+    return t.movedim(-3, -1).numpy()
+
+
+def phi_like(condition: torch.Tensor) -> torch.Tensor:
+    """The Φ image with the shape, dtype and device of ``condition``."""
+    import torch
+
+    return torch.full_like(condition, PHI_VALUE)

@@ -1,0 +1,127 @@
+"""Augmentations that make the model robust to hand-made input (uint8 arrays in, uint8 arrays out, seeded).
+
+Sketch: line width jitter, random line dropout, small elastic warps. Strokes: colour jitter of the paint and random
+partial masks (parts of the canvas turned back to white, i.e. "no stroke here"). Paired: horizontal flip of all three.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from diss.conventions import NO_STROKE_RGB, cap_paint, stroke_mask
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probabilities and strengths of each augmentation; ``AugmentConfig.off()`` disables all."""
+
+    flip: float = 0.5
+    width_jitter: float = 0.5  # chance to thin or thicken the lines
+    line_dropout: float = 0.5  # chance to drop some line fragments
+    dropout_share: float = 0.25  # share of fragments dropped when it happens
+    warp: float = 0.5  # chance of an elastic warp of the sketch
+    warp_pixels: float = 1.5  # displacement amplitude at 64 px (scales with size)
+    color_jitter: float = 0.8
+    partial_mask: float = 0.3  # chance that part of the strokes is erased to white
+
+    @staticmethod
+    def off() -> AugmentConfig:
+        return AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0)
+
+
+def jitter_line_width(sketch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Thicken (grey-level erosion of the paper) or thin (dilation) the dark lines by a random fraction of a pixel."""
+    ink = 255.0 - sketch.astype(np.float32)
+    amount = rng.uniform(-0.6, 0.7)
+    grown = cv2.dilate(ink, np.ones((3, 3), np.uint8)) if amount > 0 else cv2.erode(ink, np.ones((2, 2), np.uint8))
+    mixed = ink + abs(amount) * (grown - ink)
+    if amount < 0:  # thinning must not erase thin lines entirely: keep at least a faint trace
+        mixed = np.maximum(mixed, ink * 0.7)
+    return (255.0 - np.clip(mixed, 0, 255)).round().astype(np.uint8)
+
+
+def drop_lines(sketch: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """Erase a random ``share`` of the line fragments, and cut a few short gaps into the rest (pen lifts)."""
+    out = sketch.copy()
+    ink = sketch < 160
+    n, labels = cv2.connectedComponents(ink.astype(np.uint8), connectivity=8)
+    if n > 1:
+        dropped = np.concatenate([[False], rng.random(n - 1) < share])
+        out[dropped[labels] & ink] = 255
+    h, w = sketch.shape
+    for _ in range(int(rng.integers(0, 4))):
+        r = max(1, int(round(rng.uniform(0.02, 0.05) * min(h, w))))
+        cv2.circle(out, (int(rng.integers(0, w)), int(rng.integers(0, h))), r, 255, -1)
+    return out
+
+
+def elastic_warp(sketch: np.ndarray, rng: np.random.Generator, pixels: float) -> np.ndarray:
+    """Displace the sketch by a smooth random field of amplitude ``pixels`` (a shaky, hand-drawn look)."""
+    h, w = sketch.shape
+    amplitude = pixels * min(h, w) / 64.0
+    sigma = min(h, w) / 8.0
+    field = [cv2.GaussianBlur(rng.standard_normal((h, w)).astype(np.float32), (0, 0), sigma) for _ in range(2)]
+    field = [f * (amplitude / max(float(np.abs(f).max()), 1e-6)) for f in field]
+    gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    return cv2.remap(
+        sketch, gx + field[0], gy + field[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=255
+    )
+
+
+def jitter_colors(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Shift brightness, contrast, saturation and hue of the paint a little; white stays "no stroke"."""
+    painted = stroke_mask(stroke)
+    hsv = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6, 6)) % 180.0
+    hsv[..., 1] *= rng.uniform(0.8, 1.2)
+    hsv[..., 2] = (hsv[..., 2] - 128.0) * rng.uniform(0.85, 1.15) + 128.0 + rng.uniform(-18, 18)
+    rgb = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+    rgb = np.clip(cap_paint(rgb), 0, 255).round().astype(np.uint8)
+    return np.where(painted[..., None], rgb, stroke)
+
+
+def random_partial_mask(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Erase part of the strokes to white: a random half-plane or a few random blobs (region-sensitive input)."""
+    h, w = stroke.shape[:2]
+    keep = np.ones((h, w), np.uint8)
+    if rng.random() < 0.5:
+        theta = rng.uniform(0, 2 * np.pi)
+        gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+        d = (gx - w / 2) * np.cos(theta) + (gy - h / 2) * np.sin(theta)
+        keep[d > rng.uniform(-0.25, 0.25) * min(h, w)] = 0
+    else:
+        for _ in range(int(rng.integers(1, 4))):
+            axes = (int(rng.uniform(0.12, 0.3) * w), int(rng.uniform(0.12, 0.3) * h))
+            center = (int(rng.integers(0, w)), int(rng.integers(0, h)))
+            cv2.ellipse(keep, center, axes, float(rng.uniform(0, 180)), 0, 360, 0, -1)
+    out = stroke.copy()
+    out[keep == 0] = NO_STROKE_RGB
+    return out
+
+
+def augment(
+    image: np.ndarray,
+    sketch: np.ndarray,
+    stroke: np.ndarray,
+    rng: np.random.Generator,
+    config: AugmentConfig = AugmentConfig(),
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Apply the paired and per-condition augmentations to one (image, sketch, stroke) triple of uint8 arrays."""
+    if rng.random() < config.flip:
+        image, sketch, stroke = image[:, ::-1], sketch[:, ::-1], stroke[:, ::-1]
+    sketch = np.ascontiguousarray(sketch)
+    stroke = np.ascontiguousarray(stroke)
+    if rng.random() < config.warp:
+        sketch = elastic_warp(sketch, rng, config.warp_pixels)
+    if rng.random() < config.width_jitter:
+        sketch = jitter_line_width(sketch, rng)
+    if rng.random() < config.line_dropout:
+        sketch = drop_lines(sketch, rng, config.dropout_share)
+    if rng.random() < config.color_jitter:
+        stroke = jitter_colors(stroke, rng)
+    if rng.random() < config.partial_mask:
+        stroke = random_partial_mask(stroke, rng)
+    return np.ascontiguousarray(image), sketch, stroke
