@@ -133,6 +133,84 @@ def cmd_extract(args) -> int:
     return 0 if written else 1
 
 
+def cmd_train(args) -> int:
+    from diss.train import TrainConfig, train
+
+    fields = {f: getattr(args, f) for f in TrainConfig.__dataclass_fields__ if getattr(args, f, None) is not None}
+    config = TrainConfig(**fields)
+    train(config, resume=args.resume, progress=not args.quiet)
+    return 0
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from diss.outputs import output_file
+    from diss.train import export_pipeline
+
+    output_file(Path(args.out) / "model_index.json") if Path(args.out).exists() else output_file(args.out)
+    path = export_pipeline(args.run, args.out, dtype=torch.float16 if args.dtype == "fp16" else torch.float32)
+    print(f"model: {path}")
+    return 0
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from diss.train import TrainConfig
+
+    d = TrainConfig(data="", out="")
+    p.add_argument("--data", required=True, metavar="CACHE", help="cache folder made by diss prepare")
+    p.add_argument("--out", required=True, metavar="RUN", help="run folder (checkpoints, previews, logs, model)")
+    p.add_argument("--preset", default=d.preset, help="model size: tiny, small (~6.7M, CPU) or base (~26.6M, GPU)")
+    p.add_argument("--size", type=_positive_int, help="image side; must match the cache (default: the cache's)")
+    p.add_argument(
+        "--stage",
+        default=d.stage,
+        choices=["1", "2", "both"],
+        help="1: both conditions always; 2: condition dropout; both: stage 1 then 2 (default)",
+    )
+    p.add_argument("--max-steps", type=_positive_int, default=d.max_steps, help="optimizer steps in all")
+    p.add_argument(
+        "--stage2-fraction",
+        type=_unit_float,
+        default=d.stage2_fraction,
+        metavar="F",
+        help="with --stage both: the share of the steps trained as stage 2 (default 0.3)",
+    )
+    p.add_argument(
+        "--p-uncond",
+        type=_unit_float,
+        default=d.p_uncond,
+        metavar="P",
+        help="stage 2: chance of Φ for each condition (default 0.3)",
+    )
+    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="per process and micro-step")
+    p.add_argument("--grad-accum", type=_positive_int, default=d.grad_accum)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-schedule", default=d.lr_schedule, choices=["constant", "cosine"])
+    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--grad-clip", type=float, default=d.grad_clip)
+    p.add_argument("--ema-decay", type=float, default=d.ema_decay)
+    p.add_argument(
+        "--schedule", dest="beta_schedule", default=d.beta_schedule, choices=["linear", "cosine"], help="noise schedule"
+    )
+    p.add_argument("--learned-variance", action="store_true", help="6-channel output, L_simple + λ·L_vlb")
+    p.add_argument("--vlb-weight", type=float, default=d.vlb_weight)
+    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
+    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    p.add_argument("--compile", action="store_true", help="torch.compile the U-Net (pays off on GPUs)")
+    p.add_argument("--no-augment", dest="augment", action="store_false")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--checkpoint-every", type=_positive_int, default=d.checkpoint_every, metavar="N")
+    p.add_argument("--keep-checkpoints", type=_positive_int, default=d.keep_checkpoints, metavar="K")
+    p.add_argument("--preview-every", type=_positive_int, default=d.preview_every, metavar="M")
+    p.add_argument("--log-every", type=_positive_int, default=d.log_every, metavar="N")
+    p.add_argument("--workers", type=int, default=d.workers, help="data loader processes (default 0)")
+    p.add_argument("--init", metavar="RUN", help="start from the EMA weights of another run (e.g. stage 1)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
+    p.add_argument("--quiet", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diss", description="Sketch + colour strokes → realistic images (DiSS).")
     parser.add_argument("--version", action="version", version=f"diss {__version__}")
@@ -159,6 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _add_extractor_args(p)
     p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("train", help="train a model on a cache (accelerate: CPU, GPU, multi-GPU, multi-node)")
+    _add_train_args(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("export", help="EMA weights of a run's newest checkpoint → a model folder")
+    p.add_argument("run", metavar="RUN")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
+    p.set_defaults(func=cmd_export)
     return parser
 
 

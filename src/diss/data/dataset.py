@@ -10,7 +10,8 @@ import torch
 from torch.utils.data import Dataset
 
 from diss.conventions import to_model
-from diss.data.augment import AugmentConfig, augment
+from diss.data.augment import AugmentConfig
+from diss.data.augment import augment as augment_triple
 from diss.data.cache import read_manifest, read_shard_items, shard_dirs
 from diss.errors import DissError
 
@@ -72,17 +73,23 @@ class SketchStrokeDataset(Dataset):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
-    def arrays(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The uint8 (image, sketch, stroke) of item ``i``, augmented if the dataset augments."""
+    def arrays(
+        self, i: int, epoch: int | None = None, augment: bool = True
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """uint8 (image, sketch, stroke) of item ``i``, augmented (seeded by seed, epoch, i) if the dataset augments."""
         k, row = self._index[i]
         image, sketch, stroke = (np.array(a[row]) for a in self._arrays[k])  # copies: memmaps are read-only
-        if self.augmentation is not None:
-            rng = np.random.default_rng([self.seed, self.epoch, int(i)])
-            image, sketch, stroke = augment(image, sketch, stroke, rng, self.augmentation)
+        if augment and self.augmentation is not None:
+            rng = np.random.default_rng([self.seed, self.epoch if epoch is None else int(epoch), int(i)])
+            image, sketch, stroke = augment_triple(image, sketch, stroke, rng, self.augmentation)
         return image, sketch, stroke
+
+    def item(self, i: int, epoch: int | None = None, augment: bool = True) -> dict[str, torch.Tensor]:
+        """Item ``i`` as model-range tensors, for ``epoch`` (default: the one set by ``set_epoch``)."""
+        image, sketch, stroke = self.arrays(i, epoch, augment)
+        return {"image": to_model(image), "sketch": to_model(sketch), "stroke": to_model(stroke)}
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         if not -len(self) <= i < len(self):
             raise IndexError(i)
-        image, sketch, stroke = self.arrays(i % len(self))
-        return {"image": to_model(image), "sketch": to_model(sketch), "stroke": to_model(stroke)}
+        return self.item(i % len(self))

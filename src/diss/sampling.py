@@ -1,0 +1,45 @@
+"""The step loop over a diffusers scheduler, with per-step hooks (k-diffusion style: a sampler is a plain function).
+
+A *denoiser* is any callable ``(x_t (B, 3, S, S), t) -> model output (B, 3 or 6, S, S)``: the U-Net with its
+conditions bound, or a guidance closure around it. A *hook* is a callable ``(x_prev, t_prev, step_index) -> x_prev``
+applied after every step (realism, editing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Hook = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
+
+
+def uses_learned_variance(scheduler) -> bool:
+    return getattr(scheduler.config, "variance_type", None) in ("learned", "learned_range")
+
+
+def sample(
+    denoiser: Denoiser,
+    scheduler,
+    noise: torch.Tensor,
+    num_inference_steps: int,
+    generator: torch.Generator | list[torch.Generator] | None = None,
+    hooks: Sequence[Hook] = (),
+    progress: bool = False,
+) -> torch.Tensor:
+    """Run the reverse process from ``noise`` (B, 3, S, S) and return x₀ (B, 3, S, S) in [-1, 1]."""
+    scheduler.set_timesteps(num_inference_steps, device=noise.device)
+    timesteps = scheduler.timesteps
+    learned = uses_learned_variance(scheduler)
+    x = noise * scheduler.init_noise_sigma  # x_T
+    for i, t in enumerate(tqdm(timesteps, desc="sampling", disable=not progress, leave=False)):
+        out = denoiser(scheduler.scale_model_input(x, t), t)  # ε (and v) at x_t
+        if not learned:
+            out = out[:, :3]  # a learned variance is used only by schedulers that read it
+        x = scheduler.step(out, t, x, generator=generator).prev_sample  # x_{t-1}
+        t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else torch.zeros_like(t)
+        for hook in hooks:
+            x = hook(x, t_prev, i)  # e.g. realism: swap low frequencies with the reference noised to t-1
+    return x.clamp(-1.0, 1.0)

@@ -1,0 +1,547 @@
+"""Two-stage training of the DiSS U-Net with accelerate: one CPU, one GPU or many, with the same code.
+
+Stage 1 always gives both conditions; stage 2 fine-tunes with each condition independently replaced by Φ with
+probability ``p_uncond`` (0.3 in the paper), which makes the two-dimensional classifier-free guidance possible.
+Everything random in a step (data order, augmentation, noise, timesteps, condition dropout) is derived from
+(seed, step), so a resumed run sees exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from diss.checkpoint import Checkpoint, list_checkpoints, load_newest, save_checkpoint
+from diss.conventions import PHI_VALUE, from_model
+from diss.data.augment import AugmentConfig
+from diss.data.dataset import SketchStrokeDataset
+from diss.diffusion import BETA_SCHEDULES, make_scheduler, q_sample, training_loss
+from diss.errors import DissError
+from diss.model import ModelConfig, build_unet, count_parameters, model_input, preset
+
+STAGES = ("1", "2", "both")
+
+
+@dataclass
+class TrainConfig:
+    """Every setting of a training run; saved as ``RUN/train_config.json``."""
+
+    data: str
+    out: str
+    preset: str = "small"
+    size: int | None = None  # None: the cache's size
+    stage: str = "both"  # "1", "2" or "both"
+    max_steps: int = 20_000
+    stage2_fraction: float = 0.3  # with stage "both": the last share of the steps is stage 2
+    p_uncond: float = 0.3  # stage 2: chance of Φ for each condition, independently
+    batch_size: int = 32  # per process and micro-step
+    grad_accum: int = 1
+    lr: float = 2e-4
+    lr_schedule: str = "constant"  # or "cosine" (decay to 10% over max_steps)
+    warmup_steps: int = 500
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float = 0.999
+    beta_schedule: str = "linear"
+    learned_variance: bool = False
+    vlb_weight: float = 0.001
+    precision: str = "auto"  # auto, fp32, bf16, fp16
+    channels_last: bool = True
+    compile: bool = False
+    augment: bool = True
+    seed: int = 0
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    preview_every: int = 1000
+    preview_steps: int = 25
+    log_every: int = 50
+    workers: int = 0
+    init: str | None = None  # start from the weights of another run's newest checkpoint
+
+    def validate(self) -> None:
+        if self.stage not in STAGES:
+            raise DissError(f"--stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise DissError(f"--lr-schedule must be constant or cosine, not {self.lr_schedule!r}")
+        if self.beta_schedule not in BETA_SCHEDULES:
+            raise DissError(f"--schedule must be one of {', '.join(BETA_SCHEDULES)}, not {self.beta_schedule!r}")
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise DissError(f"--precision must be auto, fp32, bf16 or fp16, not {self.precision!r}")
+        for name in ("max_steps", "batch_size", "grad_accum", "checkpoint_every", "preview_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise DissError(f"--{name.replace('_', '-')} must be at least 1")
+        if not (0.0 <= self.p_uncond <= 1.0 and 0.0 <= self.stage2_fraction <= 1.0):
+            raise DissError("--p-uncond and --stage2-fraction must lie in [0, 1]")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise DissError("--lr must be a positive number")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise DissError("--ema-decay must lie in [0, 1)")
+        preset(self.preset)  # unknown preset → one clear error
+
+    def stage2_start(self) -> int:
+        """First step (0-based) trained with condition dropout."""
+        if self.stage == "1":
+            return self.max_steps
+        if self.stage == "2":
+            return 0
+        return int(round(self.max_steps * (1.0 - self.stage2_fraction)))
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16), where bf16 autocast pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """accelerate's mixed_precision value for ``precision`` on ``device`` ("no", "bf16" or "fp16")."""
+    if precision == "fp32":
+        return "no"
+    if precision != "auto":
+        return precision
+    if device == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "bf16" if device == "cpu" and cpu_supports_bf16() else "no"
+
+
+# ---------------------------------------------------------------------------------------------------- data order
+
+
+class _EpochIndexed(Dataset):
+    """Virtual index ``epoch * N + i`` → item i of ``dataset`` augmented with the epoch's seed."""
+
+    def __init__(self, dataset: SketchStrokeDataset):
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, v: int):
+        epoch, i = divmod(int(v), len(self.dataset))
+        return self.dataset.item(i, epoch)
+
+
+class StepBatches(Sampler):
+    """Batches of virtual indices for steps ``[start, end)``: a seeded permutation per epoch, the global batch of each
+    step split into ``accum`` micro-batches × ``world`` processes. The order depends only on (seed, global batch)."""
+
+    def __init__(self, n: int, per_device: int, world: int, rank: int, accum: int, seed: int, start: int, end: int):
+        self.n, self.per_device, self.world, self.rank, self.accum = n, per_device, world, rank, accum
+        self.seed, self.start, self.end = seed, start, end
+        self.global_batch = per_device * world * accum
+        self._perm_epoch, self._perm = -1, None
+
+    def _position(self, pos: int) -> int:
+        epoch, k = divmod(pos, self.n)
+        if epoch != self._perm_epoch:
+            self._perm_epoch, self._perm = epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n)
+        return epoch * self.n + int(self._perm[k])
+
+    def __iter__(self):
+        for step in range(self.start, self.end):
+            for micro in range(self.accum):
+                offset = step * self.global_batch + (micro * self.world + self.rank) * self.per_device
+                yield [self._position(offset + j) for j in range(self.per_device)]
+
+    def __len__(self) -> int:
+        return (self.end - self.start) * self.accum
+
+
+def step_generator(seed: int, step: int, micro: int, rank: int) -> torch.Generator:
+    """The generator of one micro-step's noise, timesteps and condition dropout."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, micro, rank]).generate_state(1)[0]))
+
+
+def drop_conditions(sketch: torch.Tensor, stroke: torch.Tensor, p: float, generator: torch.Generator):
+    """Replace each sample's sketch and stroke by Φ independently with probability ``p`` (stage 2)."""
+    drop = (torch.rand(sketch.shape[0], 2, generator=generator) < p).to(sketch.device)  # (B, 2)
+    sketch = torch.where(drop[:, 0, None, None, None], torch.full_like(sketch, PHI_VALUE), sketch)
+    stroke = torch.where(drop[:, 1, None, None, None], torch.full_like(stroke, PHI_VALUE), stroke)
+    return sketch, stroke, drop
+
+
+def learning_rate(config: TrainConfig, step: int) -> float:
+    """Linear warm-up, then constant or cosine decay to 10%."""
+    warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
+    if config.lr_schedule == "cosine":
+        progress = min(1.0, step / max(1, config.max_steps))
+        return config.lr * warm * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
+    return config.lr * warm
+
+
+# ---------------------------------------------------------------------------------------------------- the run
+
+
+def _prepare_run_folder(config: TrainConfig, resume: bool, is_main: bool) -> tuple[TrainConfig, ModelConfig]:
+    run = Path(config.out)
+    saved = run / "train_config.json"
+    has_checkpoints = bool(list_checkpoints(run))
+    if resume and saved.is_file():
+        try:
+            old = json.loads(saved.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise DissError(f"{saved} is damaged ({e}); cannot resume this run") from None
+        for key in ("preset", "size", "learned_variance", "beta_schedule", "batch_size", "grad_accum", "seed"):
+            if key in old and old[key] != getattr(config, key) and getattr(config, key) is not None:
+                raise DissError(
+                    f"{run} was trained with {key}={old[key]!r}, not {getattr(config, key)!r}; resume with the "
+                    "same settings or train into another folder"
+                )
+    elif has_checkpoints:
+        raise DissError(f"{run} already holds a training run; pass --resume to continue it or choose another --out")
+    elif run.exists() and any(p for p in run.iterdir() if not p.name.startswith(".")) and not saved.is_file():
+        raise DissError(f"{run} is not empty and holds no diss training run; choose a new or empty folder")
+    model_config = preset(config.preset, config.learned_variance)
+    if is_main:
+        run.mkdir(parents=True, exist_ok=True)
+        tmp = run / ".train_config.json.tmp"
+        tmp.write_text(json.dumps(dataclasses.asdict(config), indent=2), encoding="utf-8")
+        os.replace(tmp, saved)
+        (run / "model_config.json").write_text(json.dumps(model_config.to_json(), indent=2), encoding="utf-8")
+    return config, model_config
+
+
+def _load_init(path: str) -> dict[str, torch.Tensor]:
+    """EMA weights of the newest checkpoint of another run (to fine-tune stage 2 from a stage-1 run)."""
+    ckpt = load_newest(path)
+    if ckpt is None:
+        raise DissError(f"--init {path} holds no complete checkpoint")
+    return ckpt.ema
+
+
+@torch.no_grad()
+def preview_samples(unet, scheduler_config, items: list[dict], steps: int, seed: int, device) -> list[np.ndarray]:
+    """Conditional samples (both conditions) for preview items, with DDIM; uint8 (S, S, 3) each."""
+    from diffusers import DDIMScheduler
+
+    from diss.sampling import sample
+
+    scheduler = DDIMScheduler.from_config(scheduler_config)
+    sketch = torch.stack([it["sketch"] for it in items]).to(device)
+    stroke = torch.stack([it["stroke"] for it in items]).to(device)
+    noise = torch.randn((len(items), 3, *sketch.shape[-2:]), generator=torch.Generator().manual_seed(seed))
+    dtype = next(unet.parameters()).dtype
+
+    def denoiser(x, t):
+        return unet(model_input(x, sketch, stroke).to(dtype), t).sample.float()
+
+    x0 = sample(denoiser, scheduler, noise.to(device), steps)
+    return list(from_model(x0))
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_step=None):
+    """Train (or resume) a run; returns the unwrapped U-Net (raw weights) at the end.
+
+    ``on_step(step)`` is called after every optimizer step (tests use it to simulate a crash).
+    """
+    from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    config.validate()
+    dataset = SketchStrokeDataset(
+        config.data, augmentation=AugmentConfig() if config.augment else None, seed=config.seed, size=config.size
+    )
+    config.size = dataset.size
+    device_kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if config.precision == "fp16" and device_kind == "cpu":
+        raise DissError("--precision fp16 needs a GPU; on a CPU use bf16 (where supported) or fp32")
+    log_with = None
+    try:
+        import tensorboard  # noqa: F401
+
+        log_with = "tensorboard"
+    except ImportError:
+        pass
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:  # a second run in one process may use another precision
+        from accelerate.state import AcceleratorState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+    accelerator = Accelerator(
+        cpu=device_kind == "cpu",  # lets a torchrun / accelerate launch on CPUs form a gloo process group
+        mixed_precision=resolve_precision(config.precision, device_kind),
+        gradient_accumulation_steps=config.grad_accum,
+        log_with=log_with,
+        project_config=ProjectConfiguration(project_dir=config.out, logging_dir=str(Path(config.out) / "logs")),
+    )
+    say = accelerator.print
+    config, model_config = _prepare_run_folder(config, resume, accelerator.is_main_process)
+    accelerator.wait_for_everyone()
+
+    torch.manual_seed(config.seed)  # the initial weights, the same in every run and every process of a run
+    unet = build_unet(model_config, config.size)
+    scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    ema = EMAModel(unet.parameters(), decay=config.ema_decay)
+    start_step, images_seen = 0, 0
+
+    def warn(message: str) -> None:
+        if accelerator.is_main_process:
+            print(message, file=sys.stderr)
+
+    ckpt = load_newest(config.out, warn=warn) if resume else None
+    if resume and ckpt is None and list_checkpoints(config.out):
+        warn("warning: no checkpoint of this run could be loaded; starting again from step 0")
+    if ckpt is not None:
+        try:
+            unet.load_state_dict(ckpt.model)
+            optimizer.load_state_dict(ckpt.optimizer)
+            ema.load_state_dict(
+                {
+                    **ckpt.state.get("ema_counters", {}),
+                    "shadow_params": [ckpt.ema[n] for n, _ in unet.named_parameters()],
+                }
+            )
+        except (RuntimeError, KeyError, ValueError) as e:
+            raise DissError(f"the checkpoint of {config.out} does not fit preset {config.preset} ({e})") from None
+        start_step, images_seen = ckpt.step, int(ckpt.state.get("images_seen", 0))
+        say(f"resuming {config.out} at step {start_step}")
+    elif config.init:
+        weights = _load_init(config.init)
+        try:
+            unet.load_state_dict(weights)
+        except RuntimeError as e:
+            raise DissError(f"--init {config.init} does not fit preset {config.preset} ({e})") from None
+        ema = EMAModel(unet.parameters(), decay=config.ema_decay)
+    if start_step >= config.max_steps:
+        say(f"{config.out} is already at step {start_step} (--max-steps {config.max_steps}); nothing to do")
+        return unet
+    if config.channels_last:
+        unet = unet.to(memory_format=torch.channels_last)
+    ema.to(accelerator.device)
+    model, optimizer = accelerator.prepare(unet, optimizer)
+    if config.compile:
+        model = torch.compile(model)
+    raw = accelerator.unwrap_model(model)
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    batches = StepBatches(
+        len(dataset), config.batch_size, world, rank, config.grad_accum, config.seed, start_step, config.max_steps
+    )
+    loader = DataLoader(
+        _EpochIndexed(dataset), batch_sampler=batches, num_workers=config.workers, persistent_workers=config.workers > 0
+    )
+    global_batch = batches.global_batch
+    stage2_start = config.stage2_start()
+    if accelerator.is_main_process:
+        say(
+            f"training {config.preset} ({count_parameters(raw) / 1e6:.1f}M params) on {len(dataset)} images at "
+            f"{config.size}px: steps {start_step}→{config.max_steps} (stage 2 from {stage2_start}), global batch "
+            f"{global_batch}, {world} process(es), {accelerator.mixed_precision} precision, {accelerator.device}"
+        )
+    if log_with:
+        accelerator.init_trackers(
+            "diss",
+            config={k: v for k, v in dataclasses.asdict(config).items() if isinstance(v, (int, float, str, bool))},
+        )
+    preview_items = [
+        dataset.item(i, None, augment=False)
+        for i in np.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().astype(int)
+    ]
+
+    def checkpoint(step: int) -> None:
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            names = [n for n, _ in raw.named_parameters()]
+            counters = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
+            save_checkpoint(
+                config.out,
+                Checkpoint(
+                    step=step,
+                    model=raw.state_dict(),
+                    ema=dict(zip(names, ema.shadow_params, strict=True)),
+                    optimizer=optimizer.state_dict(),
+                    state={
+                        "images_seen": images_seen,
+                        "ema_counters": counters,
+                        "preset": config.preset,
+                        "model_config": model_config.to_json(),
+                    },
+                ),
+                keep=config.keep_checkpoints,
+            )
+        accelerator.wait_for_everyone()
+
+    def preview(step: int) -> None:
+        if not accelerator.is_main_process:
+            return
+        from diss.grid import save_grid
+
+        ema.store(raw.parameters())
+        ema.copy_to(raw.parameters())
+        raw.eval()
+        samples = preview_samples(
+            raw, scheduler.config, preview_items, config.preview_steps, config.seed, accelerator.device
+        )
+        raw.train()
+        ema.restore(raw.parameters())
+        rows = [
+            [from_model(it["image"]), from_model(it["sketch"]), from_model(it["stroke"]), s]
+            for it, s in zip(preview_items, samples, strict=True)
+        ]
+        folder = Path(config.out) / "previews"
+        folder.mkdir(exist_ok=True)
+        save_grid(folder / f"step-{step:08d}.png", rows, col_labels=["photo", "sketch", "stroke", f"EMA @ {step}"])
+
+    model.train()
+    bar = tqdm(
+        total=config.max_steps,
+        initial=start_step,
+        desc="train",
+        unit="step",
+        dynamic_ncols=True,
+        disable=not (progress and accelerator.is_local_main_process),
+    )
+    step, micro = start_step, 0
+    running, running_n, t_last, imgs_last = 0.0, 0, time.perf_counter(), images_seen
+    try:
+        for batch in loader:
+            g = step_generator(config.seed, step, micro, rank)
+            image = batch["image"].to(accelerator.device, memory_format=memory_format)
+            sketch = batch["sketch"].to(accelerator.device, memory_format=memory_format)
+            stroke = batch["stroke"].to(accelerator.device, memory_format=memory_format)
+            noise = torch.randn(image.shape, generator=g).to(accelerator.device, memory_format=memory_format)
+            t = torch.randint(0, scheduler.config.num_train_timesteps, (image.shape[0],), generator=g)
+            t = t.to(accelerator.device)
+            if step >= stage2_start:
+                sketch, stroke, _ = drop_conditions(sketch, stroke, config.p_uncond, g)
+            x_t = q_sample(scheduler, image, noise, t)
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    out = model(model_input(x_t, sketch, stroke), t).sample
+                loss, parts = training_loss(scheduler, out, image, x_t, t, noise, config.vlb_weight)
+                accelerator.backward(loss)
+                if accelerator.sync_gradients and config.grad_clip > 0:
+                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+                for group in optimizer.param_groups:
+                    group["lr"] = learning_rate(config, step)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+            running += float(loss.detach())
+            running_n += 1
+            micro += 1
+            if micro < config.grad_accum:
+                continue
+            micro = 0
+            ema.step(raw.parameters())
+            step += 1
+            images_seen += global_batch
+            bar.update(1)
+            if step % config.log_every == 0 or step == config.max_steps:
+                mean_loss = accelerator.reduce(
+                    torch.tensor(running / max(running_n, 1), device=accelerator.device), reduction="mean"
+                ).item()
+                now = time.perf_counter()
+                rate = (images_seen - imgs_last) / max(now - t_last, 1e-9)
+                t_last, imgs_last, running, running_n = now, images_seen, 0.0, 0
+                bar.set_postfix(loss=f"{mean_loss:.4f}", img_s=f"{rate:.1f}", stage=2 if step > stage2_start else 1)
+                record = {
+                    "step": step,
+                    "loss": mean_loss,
+                    "lr": learning_rate(config, step - 1),
+                    "img_per_s": rate,
+                    "stage": 2 if step > stage2_start else 1,
+                    **{k: float(v) for k, v in parts.items()},
+                }
+                if log_with:
+                    accelerator.log({k: v for k, v in record.items() if k != "step"}, step=step)
+                if accelerator.is_main_process:
+                    with open(Path(config.out) / "log.jsonl", "a", encoding="utf-8") as f:
+                        f.write(json.dumps(record) + "\n")
+            if step % config.checkpoint_every == 0 or step == config.max_steps:
+                checkpoint(step)
+            if step % config.preview_every == 0 or step == config.max_steps:
+                preview(step)
+                accelerator.wait_for_everyone()
+            if on_step is not None:
+                on_step(step)
+    except KeyboardInterrupt:
+        bar.close()
+        if micro == 0 and step > start_step:
+            checkpoint(step)
+            say(f"interrupted: saved step {step}; run again with --resume to go on")
+        raise
+    bar.close()
+    accelerator.end_training()
+    if accelerator.is_main_process:
+        export_pipeline(config.out, Path(config.out) / "pipeline")
+        say(f"done: step {step}, {images_seen:,} images seen; model: {Path(config.out) / 'pipeline'}")
+    return raw
+
+
+# ---------------------------------------------------------------------------------------------------- export
+
+
+def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
+    """EMA weights of the newest checkpoint → a DiSSPipeline folder (model_index.json, unet/, scheduler/, diss.json)."""
+    import shutil
+
+    import diffusers
+
+    run, out = Path(run), Path(out)
+    ckpt = load_newest(run)
+    if ckpt is None:
+        raise DissError(f"{run} holds no complete checkpoint to export")
+    try:
+        train_config = json.loads((run / "train_config.json").read_text(encoding="utf-8"))
+        model_config = ModelConfig.from_json(ckpt.state["model_config"])
+    except (OSError, KeyError, json.JSONDecodeError) as e:
+        raise DissError(f"{run} is not a complete diss training run ({e})") from None
+    unet = build_unet(model_config, int(train_config["size"]))
+    unet.load_state_dict(ckpt.ema)
+    diffusers.utils.logging.set_verbosity_error()  # a note about dtype casting that does not apply to a plain U-Net
+    unet = unet.to(dtype)
+    scheduler = make_scheduler(train_config.get("beta_schedule", "linear"), model_config.learned_variance)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        unet.save_pretrained(tmp / "unet", safe_serialization=True)
+        scheduler.save_pretrained(tmp / "scheduler")
+        index = {
+            "_class_name": "DiSSPipeline",
+            "_diffusers_version": diffusers.__version__,
+            "unet": ["diffusers", "UNet2DModel"],
+            "scheduler": ["diffusers", "DDPMScheduler"],
+        }
+        (tmp / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
+        meta = {
+            "format": "diss-model",
+            "version": 1,
+            "size": int(train_config["size"]),
+            "phi": PHI_VALUE,
+            "model": model_config.to_json(),
+            "beta_schedule": train_config.get("beta_schedule", "linear"),
+            "training": {
+                "step": ckpt.step,
+                "images_seen": ckpt.state.get("images_seen"),
+                "stage": train_config.get("stage"),
+                "p_uncond": train_config.get("p_uncond"),
+                "stage2_start": TrainConfig(
+                    **{k: v for k, v in train_config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+                ).stage2_start(),
+            },
+        }
+        (tmp / "diss.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if out.exists():
+            shutil.rmtree(out)
+        os.rename(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DissError(f"could not export the model to {out} ({e.strerror or e})") from None
+    return out

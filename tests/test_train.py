@@ -1,0 +1,239 @@
+"""Training: learning, stage-2 dropout, exact resume, a real 2-process run, bad input."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from diss.checkpoint import list_checkpoints, load_newest
+from diss.cli import main
+from diss.conventions import PHI_VALUE
+from diss.data.cache import PrepareConfig, prepare
+from diss.train import StepBatches, TrainConfig, drop_conditions, train
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, photos):
+    src = tmp_path_factory.mktemp("src")
+    for name, rgb in list(photos.items())[:4]:
+        Image.fromarray(rgb).save(src / f"{name}.png")
+    out = tmp_path_factory.mktemp("cache")
+    prepare(src, out, PrepareConfig(size=32), workers=1, progress=False)
+    return out
+
+
+def config(cache, out, **kw):
+    base = dict(
+        data=str(cache),
+        out=str(out),
+        preset="tiny",
+        max_steps=12,
+        batch_size=4,
+        lr=2e-3,
+        warmup_steps=5,
+        checkpoint_every=4,
+        preview_every=1000,
+        log_every=2,
+        precision="fp32",
+        preview_steps=3,
+    )
+    return TrainConfig(**{**base, **kw})
+
+
+def test_tiny_model_learns_and_exports(cache, tmp_path):
+    out = tmp_path / "run"
+    train(
+        config(
+            cache,
+            out,
+            max_steps=150,
+            stage="1",
+            augment=False,
+            batch_size=8,
+            log_every=15,
+            checkpoint_every=150,
+            preview_every=75,
+        ),
+        progress=False,
+    )
+    losses = [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(losses) == 10
+    assert losses[0] / np.mean(losses[-2:]) > 4.0, losses  # the loss falls several-fold
+    assert (out / "previews" / "step-00000075.png").is_file() and (out / "previews" / "step-00000150.png").is_file()
+    grid = np.asarray(Image.open(out / "previews" / "step-00000150.png"))
+    assert grid.ndim == 3 and grid.std() > 10  # photo | sketch | stroke | sample, 4 rows
+    assert list((out / "logs").rglob("events.out.tfevents.*"))  # TensorBoard scalars
+    model = out / "pipeline"
+    index = json.loads((model / "model_index.json").read_text())
+    assert index["_class_name"] == "DiSSPipeline" and index["unet"] == ["diffusers", "UNet2DModel"]
+    weights = load_file(model / "unet" / "diffusion_pytorch_model.safetensors")
+    assert all(v.dtype == torch.float16 for v in weights.values())
+    meta = json.loads((model / "diss.json").read_text())
+    assert meta["size"] == 32 and meta["phi"] == PHI_VALUE and meta["training"]["step"] == 150
+    ema = load_newest(out).ema
+    assert all(torch.allclose(weights[k].float(), ema[k], atol=2e-3, rtol=1e-2) for k in ema)
+
+
+def test_stage2_dropout_gives_phi_at_the_configured_rate():
+    n = 20_000
+    sketch, stroke = torch.full((n, 1, 2, 2), -1.0), torch.full((n, 3, 2, 2), 0.5)
+    sk, st, drop = drop_conditions(sketch, stroke, 0.3, torch.Generator().manual_seed(0))
+    rate = drop.float().mean(0)
+    assert torch.allclose(rate, torch.tensor([0.3, 0.3]), atol=0.015)
+    assert abs((drop[:, 0] & drop[:, 1]).float().mean().item() - 0.09) < 0.01  # independent
+    assert (sk[drop[:, 0]] == PHI_VALUE).all() and (sk[~drop[:, 0]] == -1.0).all()
+    assert (st[drop[:, 1]] == PHI_VALUE).all() and (st[~drop[:, 1]] == 0.5).all()
+    assert TrainConfig(data="", out="", max_steps=100, stage="both", stage2_fraction=0.3).stage2_start() == 70
+    assert TrainConfig(data="", out="", max_steps=100, stage="1").stage2_start() == 100
+    assert TrainConfig(data="", out="", max_steps=100, stage="2").stage2_start() == 0
+
+
+def test_data_order_depends_only_on_the_step():
+    full = list(StepBatches(10, 3, 1, 0, 2, seed=1, start=0, end=8))
+    tail = list(StepBatches(10, 3, 1, 0, 2, seed=1, start=5, end=8))
+    assert full[10:] == tail
+    # two processes split each global batch between them, covering the same images as one process with accum 2
+    ranks = [list(StepBatches(10, 3, 2, r, 1, seed=1, start=0, end=8)) for r in (0, 1)]
+    assert [a + b for a, b in zip(*ranks, strict=True)] == [full[i] + full[i + 1] for i in range(0, 16, 2)]
+    seen = [v % 10 for batch in full[:6] for v in batch[:]]  # 18 positions ≥ one epoch of 10
+    assert set(seen[:10]) == set(range(10))
+
+
+class Crash(Exception):
+    pass
+
+
+def crash_at(k):
+    def hook(step):
+        if step == k:
+            raise Crash
+
+    return hook
+
+
+def state(out):
+    ckpt = load_newest(out)
+    return ckpt.step, ckpt.model, ckpt.ema, ckpt.state["images_seen"]
+
+
+def assert_same(a, b):
+    assert a[0] == b[0] and a[3] == b[3]
+    for x, y in ((a[1], b[1]), (a[2], b[2])):
+        assert x.keys() == y.keys()
+        for k in x:
+            assert torch.allclose(x[k], y[k], atol=1e-5, rtol=1e-4), k
+
+
+def test_interrupted_and_resumed_equals_uninterrupted(cache, tmp_path):
+    train(config(cache, tmp_path / "a"), progress=False)
+    reference = state(tmp_path / "a")
+    assert reference[0] == 12
+    # a crash at step 7 loses steps 5-7 (last checkpoint: 4); resuming redoes them identically
+    with pytest.raises(Crash):
+        train(config(cache, tmp_path / "b"), progress=False, on_step=crash_at(7))
+    assert load_newest(tmp_path / "b").step == 4
+    train(config(cache, tmp_path / "b"), resume=True, progress=False)
+    assert_same(state(tmp_path / "b"), reference)
+    # Ctrl-C saves the current step before leaving
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            config(cache, tmp_path / "c"),
+            progress=False,
+            on_step=lambda s: (_ for _ in ()).throw(KeyboardInterrupt) if s == 6 else None,
+        )
+    assert load_newest(tmp_path / "c").step == 6
+    train(config(cache, tmp_path / "c"), resume=True, progress=False)
+    assert_same(state(tmp_path / "c"), reference)
+    assert len(list_checkpoints(tmp_path / "c")) == 3  # keep the last K
+
+
+DIST_SCRIPT = """
+import os, sys
+from safetensors.torch import save_file
+from diss.train import TrainConfig, train
+cfg = TrainConfig(data=sys.argv[1], out=sys.argv[2], preset="tiny", max_steps=4, batch_size=2, checkpoint_every=2,
+                  preview_every=100, log_every=1, precision="fp32", lr=1e-3)
+model = train(cfg, progress=False)
+save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{sys.argv[2]}/rank{os.environ['RANK']}.st")
+"""
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_process_distributed_run_keeps_ranks_identical(cache, tmp_path):
+    out = tmp_path / "dist"
+    script = tmp_path / "dist.py"
+    script.write_text(DIST_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(free_port()),
+            str(script),
+            str(cache),
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es)" in result.stdout
+    r0, r1 = load_file(out / "rank0.st"), load_file(out / "rank1.st")
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+    assert load_newest(out).step == 4 and load_newest(out).state["images_seen"] == 4 * 2 * 2
+    saved = load_newest(out).model
+    assert all(torch.equal(saved[k], r0[k]) for k in r0)
+    assert not torch.equal(saved["conv_in.weight"], torch.zeros_like(saved["conv_in.weight"]))
+
+
+def run_cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    err = capsys.readouterr().err
+    return code, err
+
+
+def test_bad_input_gives_one_clear_line(cache, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    base = ["train", "--out", tmp_path / "r", "--preset", "tiny", "--max-steps", "2", "--batch-size", "2", "--quiet"]
+    cases = [
+        (["--data", empty], "not a diss cache"),
+        (["--data", tmp_path / "nowhere"], "does not exist"),
+        (["--data", cache, "--size", "64"], "holds 32px images but --size is 64"),
+        (["--data", cache, "--preset", "huge"], "unknown preset 'huge'"),
+    ]
+    for extra, fragment in cases:
+        code, err = run_cli(capsys, *base, *extra)
+        lines = err.strip().splitlines()
+        assert code != 0 and len(lines) == 1 and fragment in lines[0] and "Traceback" not in err, err
+    code, _ = run_cli(capsys, *base, "--data", cache)
+    assert code == 0
+    code, err = run_cli(capsys, *base, "--data", cache)
+    assert code != 0 and "already holds a training run; pass --resume" in err
+    code, err = run_cli(capsys, *base, "--data", cache, "--preset", "small", "--resume")
+    assert code != 0 and "was trained with preset='tiny'" in err
+    for ckpt in list_checkpoints(tmp_path / "r"):
+        (ckpt / "model.safetensors").write_bytes(b"not safetensors")
+    code, err = run_cli(capsys, *base, "--data", cache, "--max-steps", "4", "--resume")
+    assert code == 0 and "damaged" in err  # falls back to a fresh start with a warning, never a broken checkpoint
+    assert Path(tmp_path / "r" / "pipeline" / "diss.json").is_file()
