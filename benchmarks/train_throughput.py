@@ -1,0 +1,82 @@
+"""Training throughput (images/s) of each model preset, fp32 and bf16 autocast side by side, in one run.
+
+    python benchmarks/train_throughput.py [--presets tiny small base] [--size 64] [--batch 32] [--steps 6] [--compile]
+
+Times the real training step of diss (forward on concat(x_t, sketch, stroke), L_simple, backward, AdamW, EMA-free)
+on random tensors, after warm-up steps, on CUDA if present, else the CPU (channels_last in both cases).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from diss.diffusion import make_scheduler, q_sample, training_loss
+from diss.model import build_unet, count_parameters, model_input, preset
+from diss.train import cpu_supports_bf16
+
+
+def step_rate(
+    name: str, size: int, batch: int, steps: int, dtype: torch.dtype | None, device: str, compile_: bool
+) -> float:
+    torch.manual_seed(0)
+    unet = build_unet(preset(name), size).to(device, memory_format=torch.channels_last)
+    model = torch.compile(unet) if compile_ else unet
+    opt = torch.optim.AdamW(unet.parameters(), lr=1e-4)
+    sched = make_scheduler()
+    cl = torch.channels_last
+    x0 = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=cl)
+    sketch = torch.randn(batch, 1, size, size, device=device).contiguous(memory_format=cl)
+    stroke = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=cl)
+
+    def one():
+        noise = torch.randn_like(x0)
+        t = torch.randint(0, 1000, (batch,), device=device)
+        x_t = q_sample(sched, x0, noise, t)
+        with torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None):
+            out = model(model_input(x_t, sketch, stroke), t).sample
+        loss, _ = training_loss(sched, out, x0, x_t, t, noise)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    for _ in range(2):
+        one()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        one()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    return batch * steps / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--presets", nargs="+", default=["tiny", "small", "base"])
+    ap.add_argument("--size", type=int, default=64)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=6)
+    ap.add_argument("--compile", action="store_true")
+    args = ap.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    bf16 = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_supports_bf16()
+    print(
+        f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, bf16 native: {bf16}, "
+        f"{args.size}px, batch {args.batch}, {args.steps} timed steps, compile {args.compile}"
+    )
+    for name in args.presets:
+        params = count_parameters(build_unet(preset(name), args.size)) / 1e6
+        fp32 = step_rate(name, args.size, args.batch, args.steps, None, device, args.compile)
+        line = f"{name:6s} {params:5.1f}M params: fp32 {fp32:8.1f} img/s"
+        if bf16:
+            b = step_rate(name, args.size, args.batch, args.steps, torch.bfloat16, device, args.compile)
+            line += f", bf16 {b:8.1f} img/s, bf16/fp32 {b / fp32:.2f}x"
+        print(line + f"  ({3600 * (b if bf16 else fp32) / args.batch:,.0f} steps/h at batch {args.batch})")
+
+
+if __name__ == "__main__":
+    main()
