@@ -2,7 +2,7 @@
 
 A *denoiser* is any callable ``(x_t (B, 3, S, S), t) -> model output (B, 3 or 6, S, S)``: the U-Net with its
 conditions bound, or a guidance closure around it. A *hook* is a callable ``(x_prev, t_prev, step_index) -> x_prev``
-applied after every step (realism, editing).
+applied after every step (realism, editing); ``t_prev`` is the timestep of ``x_prev``, −1 after the last step.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def sample(
         if not learned:
             out = out[:, :3]  # a learned variance is used only by schedulers that read it
         x = scheduler.step(out, t, x, generator=generator).prev_sample  # x_{t-1}
-        t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else torch.zeros_like(t)
+        t_prev = timesteps[i + 1] if i + 1 < len(timesteps) else torch.full_like(t, -1)  # −1: the clean image
         for hook in hooks:
             x = hook(x, t_prev, i)  # e.g. realism: swap low frequencies with the reference noised to t-1
     return x.clamp(-1.0, 1.0)
