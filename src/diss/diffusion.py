@@ -33,6 +33,13 @@ def q_sample(scheduler: DDPMScheduler, x0: torch.Tensor, noise: torch.Tensor, t:
     return scheduler.add_noise(x0, noise, t)
 
 
+def sample_noise(like: torch.Tensor, generator=None) -> torch.Tensor:
+    """Gaussian noise shaped like ``like``; with a list of generators, sample i draws from generator i only."""
+    if isinstance(generator, list):
+        return torch.cat([torch.randn(like.shape[1:], generator=g).unsqueeze(0) for g in generator]).to(like)
+    return torch.randn(like.shape, generator=generator).to(like)
+
+
 def _extract(values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
     """values[t] shaped (B, 1, 1, 1) for broadcasting over images."""
     return values.to(t.device)[t].float().reshape(-1, *([1] * (ndim - 1)))

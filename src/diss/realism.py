@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from diss.diffusion import q_sample
+from diss.diffusion import q_sample, sample_noise
 from diss.errors import DissError
 
 
@@ -51,11 +51,6 @@ def lowpass_hook(reference: torch.Tensor, scheduler, n: int, generator: torch.Ge
     """A sampler hook applying eq. 8 with the reference noised to ``t_prev`` (clean when ``t_prev`` < 0)."""
     lp_ref_cache: dict[int, torch.Tensor] = {}
 
-    def _noise(like: torch.Tensor) -> torch.Tensor:
-        if isinstance(generator, list):  # one generator per sample: sample i never depends on sample j
-            return torch.cat([torch.randn(like.shape[1:], generator=g).unsqueeze(0) for g in generator]).to(like)
-        return torch.randn(like.shape, generator=generator).to(like)
-
     def hook(x: torch.Tensor, t_prev: torch.Tensor, i: int) -> torch.Tensor:
         t = int(t_prev.reshape(-1)[0])
         if t < 0:
@@ -64,7 +59,27 @@ def lowpass_hook(reference: torch.Tensor, scheduler, n: int, generator: torch.Ge
             target = lp_ref_cache[-1]
         else:
             ts = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-            target = lowpass(q_sample(scheduler, reference.to(x), _noise(x), ts), n)
+            target = lowpass(q_sample(scheduler, reference.to(x), sample_noise(x, generator), ts), n)
         return x - lowpass(x, n) + target
 
     return hook
+
+
+def x0_lowpass_denoiser(denoiser, reference: torch.Tensor, scheduler, n: int):
+    """Manifold-consistent realism: replace the low frequencies of the predicted x̂₀ (not of x_t) inside the denoiser.
+
+    x̂₀ = (x_t − √(1−ᾱ_t)·ε)/√ᾱ_t; x̂₀ ← x̂₀ − LP_N(x̂₀) + LP_N(c_comb); ε ← (x_t − √ᾱ_t·x̂₀)/√(1−ᾱ_t). Every sampler
+    consumes ε, so this works with all of them, and x_t stays on the noise level the sampler expects.
+    """
+    alphas = scheduler.alphas_cumprod
+
+    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        out = denoiser(x, t)
+        a = alphas.to(x.device)[t.long()].float().reshape(-1, 1, 1, 1)
+        eps = out[:, :3]
+        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        x0 = x0 - lowpass(x0, n) + lowpass(reference.to(x0), n)
+        eps = (x - a.sqrt() * x0) / (1 - a).sqrt().clamp(min=1e-8)
+        return torch.cat([eps, out[:, 3:]], dim=1)
+
+    return guided

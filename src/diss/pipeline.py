@@ -1,0 +1,170 @@
+"""DiSSPipeline: the one public entry for generation — sketch and/or strokes (and optionally an image + mask) in,
+images out, with the three dials: sketch_guidance_scale, stroke_guidance_scale and realism."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler, UNet2DModel
+from diffusers.utils import BaseOutput
+from PIL import Image
+
+from diss.conventions import from_model, to_model
+from diss.data.images import resize
+from diss.data.inputs import prepare_image, prepare_mask, prepare_sketch, prepare_stroke, to_rgb_array
+from diss.editing import mask_blend_hook
+from diss.errors import DissError
+from diss.guidance import two_condition_guidance
+from diss.realism import combined_reference, lowpass_hook, lowpass_side, x0_lowpass_denoiser
+from diss.sampling import sample
+
+SAMPLERS = ("ddpm", "ddim", "dpm++")
+REALISM_MODES = ("lowpass", "x0")
+
+
+@dataclass
+class DiSSPipelineOutput(BaseOutput):
+    images: list[Image.Image] | np.ndarray | torch.Tensor
+
+
+def _scale(value, name: str, size: int, n: int):
+    """A guidance scale: a finite number ≥ 0, or a grayscale map (path, PIL, array) → (n, 1, size, size) in [0, max]."""
+    if isinstance(value, (int, float)):
+        if not math.isfinite(value) or value < 0:
+            raise DissError(f"{name} must be a finite number ≥ 0, not {value}")
+        return float(value)
+    if isinstance(value, torch.Tensor) and value.ndim <= 1:
+        if not torch.isfinite(value).all() or (value < 0).any():
+            raise DissError(f"{name} must be finite and ≥ 0")
+        return value.float()
+    gray = to_rgb_array(value, name).mean(axis=2)  # a spatial map: white = 1, black = 0
+    m = torch.from_numpy(resize(gray.astype(np.float32) / 255.0, size)).float()
+    return m.expand(n, 1, size, size)
+
+
+class DiSSPipeline(DiffusionPipeline):
+    """Sketch + colour strokes → images (DiSS). Components: ``unet`` (UNet2DModel, 7 channels in), ``scheduler``."""
+
+    def __init__(self, unet: UNet2DModel, scheduler: DDPMScheduler):
+        super().__init__()
+        self.register_modules(unet=unet, scheduler=scheduler)
+
+    @classmethod
+    def from_pretrained(cls, path, **kwargs) -> DiSSPipeline:
+        """Load a local model folder (safetensors only; pickled weights are refused)."""
+        folder = Path(path)
+        if not (folder / "model_index.json").is_file() or not (folder / "unet").is_dir():
+            raise DissError(f"{folder} is not a diss model folder (no model_index.json and unet/)")
+        weights = list((folder / "unet").glob("*.safetensors"))
+        if not weights:
+            pickled = [p.name for p in (folder / "unet").iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+            extra = f" (found {', '.join(pickled)}: pickled weights are never loaded)" if pickled else ""
+            raise DissError(f"{folder / 'unet'} holds no .safetensors weights{extra}")
+        try:
+            unet = UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True, torch_dtype=torch.float32)
+            scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
+        except (OSError, ValueError, RuntimeError, KeyError, json.JSONDecodeError) as e:
+            raise DissError(f"{folder} holds a damaged or foreign model ({str(e).splitlines()[0][:200]})") from None
+        if unet.config.in_channels != 7:
+            raise DissError(f"{folder} is not a DiSS model (its U-Net takes {unet.config.in_channels} channels, not 7)")
+        return cls(unet=unet.eval(), scheduler=scheduler)
+
+    @property
+    def size(self) -> int:
+        s = self.unet.config.sample_size
+        return int(s if isinstance(s, int) else s[0])
+
+    def _sampler(self, name: str):
+        if name == "ddpm":
+            return DDPMScheduler.from_config(self.scheduler.config)
+        if name == "ddim":
+            return DDIMScheduler.from_config(self.scheduler.config)
+        if name == "dpm++":
+            return DPMSolverMultistepScheduler.from_config(self.scheduler.config, algorithm_type="dpmsolver++")
+        raise DissError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        sketch=None,
+        stroke=None,
+        *,
+        sketch_guidance_scale=1.5,
+        stroke_guidance_scale=1.5,
+        realism: float | None = None,
+        realism_mode: str = "lowpass",
+        realism_k: int = 0,
+        image=None,
+        mask=None,
+        num_inference_steps: int = 50,
+        num_images: int = 1,
+        sampler: str = "ddim",
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        callback_on_step_end=None,
+        progress: bool = True,
+    ):
+        """Generate ``num_images`` images. A missing sketch or stroke means Φ for that condition; ``realism`` in
+        [0, 1] (None: off) swaps low frequencies with the strokes-and-sketch reference (``realism_mode`` "lowpass",
+        the paper's, or "x0", on the predicted x̂₀); ``image`` + ``mask`` (white = regenerate) edits locally."""
+        size, n = self.size, int(num_images)
+        if not 1 <= num_inference_steps <= 10_000:
+            raise DissError(f"num_inference_steps must be 1 to 10000, not {num_inference_steps}")
+        if n < 1:
+            raise DissError(f"num_images must be at least 1, not {num_images}")
+        if realism_mode not in REALISM_MODES:
+            raise DissError(f"realism_mode must be one of {', '.join(REALISM_MODES)}")
+        if isinstance(generator, list) and len(generator) != n:
+            raise DissError(f"give one generator per image ({n}), not {len(generator)}")
+        if (image is None) != (mask is None):
+            raise DissError("local editing needs both image and mask")
+        device = self.unet.device
+        sk = to_model(prepare_sketch(sketch, size)).expand(n, -1, -1, -1).to(device) if sketch is not None else None
+        st = to_model(prepare_stroke(stroke, size)).expand(n, -1, -1, -1).to(device) if stroke is not None else None
+        s_sk = _scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)
+        s_st = _scale(stroke_guidance_scale, "stroke_guidance_scale", size, n)
+        scheduler = self._sampler(sampler)
+        denoiser = two_condition_guidance(self.unet, sk, st, s_sk, s_st)
+        hooks = []
+        if realism is not None:
+            if not isinstance(realism, (int, float)) or not math.isfinite(realism):
+                raise DissError(f"realism must be a number in [0, 1] or None, not {realism}")
+            reference = combined_reference(sk, st)
+            side = lowpass_side(realism, size, realism_k)
+            if realism_mode == "lowpass":
+                hooks.append(lowpass_hook(reference, scheduler, side, generator))
+            else:
+                denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side)
+        known = None
+        if image is not None:
+            known = to_model(prepare_image(image, size)).expand(n, -1, -1, -1).to(device)
+            m = torch.from_numpy(prepare_mask(mask, size))[None, None].expand(n, 1, size, size).to(device)
+            hooks.append(mask_blend_hook(known, m, scheduler, generator))
+        if callback_on_step_end is not None:
+
+            def callback_hook(x, t, i):  # diffusers convention: callback(pipe, step, timestep, {"latents": x}) -> dict
+                result = callback_on_step_end(self, i, t, {"latents": x})
+                return result.get("latents", x) if isinstance(result, dict) else x
+
+            hooks.append(callback_hook)
+        shape = (n, 3, size, size)
+        if isinstance(generator, list):
+            noise = torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in generator])
+        else:
+            noise = torch.randn(shape, generator=generator)
+        x0 = sample(denoiser, scheduler, noise.to(device), num_inference_steps, generator, hooks, progress=progress)
+        if output_type == "pt":
+            images = x0
+        else:
+            images = from_model(x0)  # (n, S, S, 3) uint8
+            if output_type == "pil":
+                images = [Image.fromarray(a) for a in images]
+            elif output_type != "np":
+                raise DissError(f"output_type must be pil, np or pt, not {output_type!r}")
+        return DiSSPipelineOutput(images=images) if return_dict else (images,)

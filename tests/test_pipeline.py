@@ -1,0 +1,154 @@
+"""DiSSPipeline on a tiny random model: the properties the maths gives, every sampler with every dial, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from diss.diffusion import make_scheduler
+from diss.errors import DissError
+from diss.model import build_unet, preset
+from diss.pipeline import DiSSPipeline
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    torch.manual_seed(0)
+    unet = build_unet(preset("tiny"), SIZE).eval()
+    folder = tmp_path_factory.mktemp("model")
+    DiSSPipeline(unet=unet, scheduler=make_scheduler()).save_pretrained(folder, safe_serialization=True)
+    return DiSSPipeline.from_pretrained(folder)
+
+
+@pytest.fixture
+def drawing():
+    sketch = np.full((48, 48), 255, np.uint8)
+    sketch[10:38, 24] = 0
+    stroke = np.full((48, 48, 3), 255, np.uint8)
+    stroke[:24] = (200, 40, 40)
+    return sketch, stroke
+
+
+def gens(n, base=0):
+    return [torch.Generator().manual_seed(base + i) for i in range(n)]
+
+
+def run(pipe, *args, **kw):
+    kw = {"num_inference_steps": 3, "output_type": "pt", "progress": False, **kw}
+    return pipe(*args, **kw).images
+
+
+def test_zero_scales_equal_the_unconditional_output(pipe, drawing):
+    a = run(pipe, *drawing, sketch_guidance_scale=0.0, stroke_guidance_scale=0.0, generator=gens(1))
+    b = run(pipe, None, None, generator=gens(1))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_sketch_scale_one_equals_the_sketch_only_output(pipe, drawing):
+    a = run(pipe, drawing[0], drawing[1], sketch_guidance_scale=1.0, stroke_guidance_scale=0.0, generator=gens(1))
+    b = run(pipe, drawing[0], None, sketch_guidance_scale=1.0, generator=gens(1))
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++"])
+def test_sample_i_of_a_batch_equals_it_alone_and_seeds_repeat(pipe, drawing, sampler):
+    kw = dict(sampler=sampler, realism=0.4)
+    batch = run(pipe, *drawing, num_images=3, generator=gens(3), **kw)
+    alone = run(pipe, *drawing, num_images=1, generator=gens(1, base=2), **kw)
+    assert torch.allclose(batch[2:], alone, atol=1e-4)
+    assert torch.equal(batch, run(pipe, *drawing, num_images=3, generator=gens(3), **kw))
+    assert not torch.allclose(batch[0], batch[1])
+
+
+@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++"])
+@pytest.mark.parametrize("mode", ["lowpass", "x0"])
+def test_every_sampler_runs_with_every_dial(pipe, drawing, sampler, mode):
+    img = np.random.default_rng(0).integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
+    mask = np.zeros((SIZE, SIZE), np.uint8)
+    mask[:, :16] = 255
+    spatial = np.zeros((SIZE, SIZE), np.uint8)
+    spatial[:16] = 255
+    out = pipe(
+        *drawing,
+        sketch_guidance_scale=Image.fromarray(spatial),
+        stroke_guidance_scale=2.0,
+        realism=0.7,
+        realism_mode=mode,
+        image=img,
+        mask=mask,
+        sampler=sampler,
+        num_inference_steps=3,
+        num_images=2,
+        generator=gens(2),
+        output_type="np",
+        progress=False,
+    ).images
+    assert out.shape == (2, SIZE, SIZE, 3) and out.dtype == np.uint8
+    assert (out[:, :, 16:] == img[:, 16:]).all()  # outside the mask: the input exactly
+
+
+def test_all_black_mask_returns_the_input_image(pipe, drawing):
+    img = np.random.default_rng(1).integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
+    out = pipe(
+        *drawing, image=img, mask=np.zeros((SIZE, SIZE)), num_inference_steps=3, output_type="np", progress=False
+    ).images
+    assert (out[0] == img).all()
+
+
+def test_low_realism_follows_the_reference_more_closely(pipe, drawing):
+    from diss.realism import lowpass
+
+    ref = torch.from_numpy(np.array(Image.fromarray(drawing[1]).resize((SIZE, SIZE)))).permute(2, 0, 1)[None]
+    ref = ref.float() / 127.5 - 1
+    err = {}
+    for s in (0.0, 1.0):
+        out = run(pipe, None, drawing[1], realism=s, num_images=2, generator=gens(2))
+        err[s] = (lowpass(out, 4) - lowpass(ref, 4)).abs().mean().item()
+    assert err[0.0] < err[1.0]
+
+
+def test_pil_output_and_inputs_of_any_kind(pipe, drawing, tmp_path):
+    Image.fromarray(255 - drawing[0]).save(tmp_path / "white_on_black.png")
+    rgba = np.dstack([drawing[1], np.where(drawing[1][..., 0] == 255, 0, 255).astype(np.uint8)])
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "stroke.png")
+    out = pipe(tmp_path / "white_on_black.png", tmp_path / "stroke.png", num_inference_steps=2, progress=False)
+    assert isinstance(out.images[0], Image.Image) and out.images[0].size == (SIZE, SIZE)
+    from diss.data.inputs import prepare_sketch
+
+    assert np.array_equal(prepare_sketch(tmp_path / "white_on_black.png", SIZE), prepare_sketch(drawing[0], SIZE))
+
+
+@pytest.mark.parametrize(
+    "kw,fragment",
+    [
+        ({"sketch_guidance_scale": float("nan")}, "finite"),
+        ({"stroke_guidance_scale": -1.0}, "≥ 0"),
+        ({"realism": 1.5}, "realism must lie in"),
+        ({"realism": float("inf")}, "realism must be"),
+        ({"num_inference_steps": 0}, "num_inference_steps"),
+        ({"num_inference_steps": 10**6}, "num_inference_steps"),
+        ({"sampler": "euler"}, "unknown sampler"),
+        ({"image": np.zeros((8, 8, 3))}, "both image and mask"),
+        ({"num_images": 2, "generator": gens(3)}, "one generator per image"),
+    ],
+)
+def test_bad_arguments_are_one_clear_error(pipe, drawing, kw, fragment):
+    with pytest.raises(DissError, match=fragment):
+        pipe(*drawing, **{"num_inference_steps": 2, "progress": False, **kw})
+
+
+def test_folders_that_are_not_models(tmp_path, pipe):
+    with pytest.raises(DissError, match="not a diss model folder"):
+        DiSSPipeline.from_pretrained(tmp_path)
+    pipe.save_pretrained(tmp_path / "m")
+    weights = next((tmp_path / "m" / "unet").glob("*.safetensors"))
+    data = weights.read_bytes()
+    weights.write_bytes(data[: len(data) // 3])
+    with pytest.raises(DissError, match="damaged or foreign"):
+        DiSSPipeline.from_pretrained(tmp_path / "m")
+    weights.unlink()
+    (tmp_path / "m" / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04pickle")
+    with pytest.raises(DissError, match="pickled weights are never loaded"):
+        DiSSPipeline.from_pretrained(tmp_path / "m")
