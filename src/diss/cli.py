@@ -154,6 +154,195 @@ def cmd_export(args) -> int:
     return 0
 
 
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "pretrained" / "flowers-64"
+SWEEPABLE = {"realism": "realism", "sketch-scale": "sketch_guidance_scale", "stroke-scale": "stroke_guidance_scale"}
+
+
+def _scale_arg(text: str):
+    """A guidance scale: a number, or the path of a grayscale map (white = the full scale... 1, black = 0)."""
+    try:
+        return float(text)
+    except ValueError:
+        if not Path(text).is_file():
+            raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor an image file") from None
+        return Path(text)
+
+
+def _realism_arg(text: str):
+    if text.lower() in ("none", "off"):
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 1] or 'none'") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"realism {text} is outside [0, 1]")
+    return value
+
+
+def _sweep_arg(text: str):
+    name, _, values = text.partition("=")
+    if name not in SWEEPABLE or not values:
+        raise argparse.ArgumentTypeError(f"--sweep takes NAME=V1,V2,... with NAME one of {', '.join(SWEEPABLE)}")
+    try:
+        parsed = [float(v) for v in values.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sweep values {values!r} must be numbers") from None
+    return name, parsed
+
+
+def _load_pipeline(model):
+    from diss.pipeline import DiSSPipeline
+
+    folder = Path(model) if model else SHIPPED_MODEL
+    if model is None and not folder.is_dir():
+        raise DissError("no shipped model in this version yet; pass --model DIR (a folder from diss train or export)")
+    if not folder.is_dir():
+        raise DissError(f"model folder {folder} does not exist")
+    return DiSSPipeline.from_pretrained(folder)
+
+
+def _pairs(sketch, stroke, image=None, mask=None):
+    """(name, sketch, stroke, image, mask) jobs; folders are matched by file stem. Returns (jobs, is_folder)."""
+    from diss.data.images import find_images
+
+    given = {k: Path(v) for k, v in (("sketch", sketch), ("stroke", stroke), ("image", image), ("mask", mask)) if v}
+    for k, v in given.items():
+        if not v.exists():
+            raise DissError(f"--{k} {v} does not exist")
+    folders = {k for k, v in given.items() if v.is_dir()}
+    if not folders:
+        return [("", given.get("sketch"), given.get("stroke"), given.get("image"), given.get("mask"))], False
+    if folders != set(given):
+        raise DissError("give either files or folders for all of --sketch/--stroke/--image/--mask, not a mix")
+    stems = {k: {p.relative_to(v).with_suffix("").as_posix(): p for p in find_images(v)} for k, v in given.items()}
+    common = set.intersection(*(set(s) for s in stems.values()))
+    for s in stems.values():
+        for stem in sorted(set(s) - common):
+            print(f"skipped {s[stem]}: no file with stem {stem!r} in the other folder(s)", file=sys.stderr)
+    if not common:
+        raise DissError("no file stems in common between the given folders")
+    return [
+        (stem, *(stems[k][stem] if k in stems else None for k in ("sketch", "stroke", "image", "mask")))
+        for stem in sorted(common)
+    ], True
+
+
+def _generate(args) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from diss.data.images import save_png
+    from diss.grid import save_grid
+    from diss.outputs import output_dir, output_file
+
+    jobs, many = _pairs(args.sketch, args.stroke, getattr(args, "image", None), getattr(args, "mask", None))
+    out = output_dir(args.out) if many else output_file(args.out)
+    pipe = _load_pipeline(args.model)
+    dials = {
+        "sketch_guidance_scale": args.sketch_scale,
+        "stroke_guidance_scale": args.stroke_scale,
+        "realism": args.realism,
+    }
+    sweep_name, sweep_values = args.sweep if args.sweep else (None, [None])
+    done = 0
+    for name, sketch, stroke, image, mask in tqdm(jobs, desc="generate", unit="input", disable=not many or args.quiet):
+        rows, labels = [], []
+        for value in sweep_values:
+            kw = dict(dials)
+            if sweep_name:
+                kw[SWEEPABLE[sweep_name]] = value
+                labels.append(f"{sweep_name} {value:g}")
+            generators = [torch.Generator().manual_seed(args.seed + i) for i in range(args.num)]
+            try:
+                images = pipe(
+                    sketch,
+                    stroke,
+                    image=image,
+                    mask=mask,
+                    num_inference_steps=args.steps,
+                    num_images=args.num,
+                    sampler=args.sampler,
+                    realism_mode=args.realism_mode,
+                    generator=generators,
+                    output_type="np",
+                    progress=not args.quiet and not many,
+                    **kw,
+                ).images
+            except DissError as e:
+                if not many:
+                    raise
+                print(f"skipped {name}: {e}", file=sys.stderr)
+                rows = []
+                break
+            rows.append(list(images))
+        if not rows:
+            continue
+        target = out / f"{name}.png" if many else out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if len(rows) == 1 and len(rows[0]) == 1:
+            save_png(rows[0][0], target)
+        else:
+            save_grid(
+                target,
+                rows,
+                col_labels=[f"seed {args.seed + i}" for i in range(args.num)],
+                row_labels=labels or None,
+                cell=max(96, pipe.size),
+            )
+        done += 1
+        if not many:
+            print(f"wrote {target}")
+    if many:
+        print(f"wrote {done} image(s) to {out}")
+    return 0 if done else 1
+
+
+def cmd_generate(args) -> int:
+    if not args.sketch and not args.stroke:
+        print("note: neither --sketch nor --stroke given: generating unconditionally", file=sys.stderr)
+    return _generate(args)
+
+
+def cmd_edit(args) -> int:
+    return _generate(args)
+
+
+def _add_sampling_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--sketch", metavar="S", help="sketch image or folder (dark lines on white, or white on black)")
+    p.add_argument("--stroke", metavar="C", help="colour strokes image or folder (on white or transparent)")
+    p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
+    p.add_argument(
+        "--sketch-scale",
+        type=_scale_arg,
+        default=1.5,
+        metavar="F|MAP",
+        help="faithfulness to the sketch: a number ≥ 0 or a grayscale map image (default 1.5)",
+    )
+    p.add_argument(
+        "--stroke-scale",
+        type=_scale_arg,
+        default=1.5,
+        metavar="F|MAP",
+        help="faithfulness to the strokes: a number ≥ 0 or a grayscale map image (default 1.5)",
+    )
+    p.add_argument(
+        "--realism",
+        type=_realism_arg,
+        default=None,
+        metavar="F",
+        help="0 = follow the drawing's colours/layout closely … 1 = most realistic; none = off (default)",
+    )
+    p.add_argument("--realism-mode", default="lowpass", choices=["lowpass", "x0"])
+    p.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpm++"])
+    p.add_argument("--steps", type=_positive_int, default=50)
+    p.add_argument("--num", type=_positive_int, default=1, help="images per input (a grid when > 1)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sweep", type=_sweep_arg, metavar="NAME=V1,V2", help="e.g. realism=0,0.5,1: a labelled grid")
+    p.add_argument("--out", required=True, help="PNG file (file inputs) or folder (folder inputs)")
+    p.add_argument("--quiet", action="store_true")
+
+
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     from diss.train import TrainConfig
 
@@ -241,6 +430,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model on a cache (accelerate: CPU, GPU, multi-GPU, multi-node)")
     _add_train_args(p)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("generate", help="images from a sketch and/or colour strokes")
+    _add_sampling_args(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("edit", help="regenerate the masked part of an image (white = regenerate)")
+    p.add_argument("--image", required=True, metavar="I", help="image or folder to edit")
+    p.add_argument("--mask", required=True, metavar="M", help="mask or folder: white = regenerate, black = keep")
+    _add_sampling_args(p)
+    p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("export", help="EMA weights of a run's newest checkpoint → a model folder")
     p.add_argument("run", metavar="RUN")

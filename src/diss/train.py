@@ -493,6 +493,8 @@ def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch
 
     import diffusers
 
+    from diss.pipeline import DiSSPipeline
+
     run, out = Path(run), Path(out)
     ckpt = load_newest(run)
     if ckpt is None:
@@ -511,15 +513,7 @@ def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
-        unet.save_pretrained(tmp / "unet", safe_serialization=True)
-        scheduler.save_pretrained(tmp / "scheduler")
-        index = {
-            "_class_name": "DiSSPipeline",
-            "_diffusers_version": diffusers.__version__,
-            "unet": ["diffusers", "UNet2DModel"],
-            "scheduler": ["diffusers", "DDPMScheduler"],
-        }
-        (tmp / "model_index.json").write_text(json.dumps(index, indent=2), encoding="utf-8")
+        DiSSPipeline(unet=unet, scheduler=scheduler).save_pretrained(tmp, safe_serialization=True)
         meta = {
             "format": "diss-model",
             "version": 1,
