@@ -73,6 +73,58 @@ def test_generate_folders_matched_by_stem(capsys, model, files):
     assert sorted(p.name for p in (files / "out").iterdir()) == ["a.png", "b.png"]
 
 
+def test_batched_folders_equal_one_by_one_and_skip_bad_files(capsys, model, files):
+    st = np.full((40, 40, 3), 255, np.uint8)
+    st[20:] = (20, 20, 200)
+    Image.fromarray(st).save(files / "st" / "b.png")  # b differs from a: the batch holds two different drawings
+    (files / "sk" / "c.png").write_bytes(b"")
+    (files / "st" / "c.png").write_bytes(b"")
+    code, _, err = cli(
+        capsys,
+        "generate",
+        "--model",
+        model,
+        "--steps",
+        2,
+        "--quiet",
+        "--sketch",
+        files / "sk",
+        "--stroke",
+        files / "st",
+        "--sampler",
+        "ddpm",
+        "--realism",
+        "0.5",
+        "--out",
+        files / "out",
+    )
+    assert code == 0 and "skipped c" in err
+    for name in ("a", "b"):
+        cli(
+            capsys,
+            "generate",
+            "--model",
+            model,
+            "--steps",
+            2,
+            "--quiet",
+            "--sketch",
+            files / "sk" / f"{name}.png",
+            "--stroke",
+            files / "st" / f"{name}.png",
+            "--sampler",
+            "ddpm",
+            "--realism",
+            "0.5",
+            "--out",
+            files / f"{name}.png",
+        )
+        batched = np.asarray(Image.open(files / "out" / f"{name}.png")).astype(int)
+        alone = np.asarray(Image.open(files / f"{name}.png")).astype(int)
+        assert np.abs(batched - alone).max() <= 1
+    assert not (files / "out" / "c.png").exists()
+
+
 def test_edit_keeps_the_unmasked_part(capsys, model, files):
     img = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
     mask = np.zeros((64, 64), np.uint8)  # another size: resized

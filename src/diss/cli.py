@@ -245,54 +245,70 @@ def _generate(args) -> int:
         "realism": args.realism,
     }
     sweep_name, sweep_values = args.sweep if args.sweep else (None, [None])
-    done = 0
-    for name, sketch, stroke, image, mask in tqdm(jobs, desc="generate", unit="input", disable=not many or args.quiet):
-        rows, labels = [], []
+    labels = [f"{sweep_name} {v:g}" for v in sweep_values] if sweep_name else None
+
+    def run(batch):
+        """rows[job][sweep value] = list of images, for a batch of jobs in one pipeline call per sweep value."""
+        rows = [[] for _ in batch]
         for value in sweep_values:
             kw = dict(dials)
             if sweep_name:
                 kw[SWEEPABLE[sweep_name]] = value
-                labels.append(f"{sweep_name} {value:g}")
-            generators = [torch.Generator().manual_seed(args.seed + i) for i in range(args.num)]
-            try:
-                images = pipe(
-                    sketch,
-                    stroke,
-                    image=image,
-                    mask=mask,
-                    num_inference_steps=args.steps,
-                    num_images=args.num,
-                    sampler=args.sampler,
-                    realism_mode=args.realism_mode,
-                    generator=generators,
-                    output_type="np",
-                    progress=not args.quiet and not many,
-                    **kw,
-                ).images
-            except DissError as e:
-                if not many:
-                    raise
-                print(f"skipped {name}: {e}", file=sys.stderr)
-                rows = []
-                break
-            rows.append(list(images))
-        if not rows:
-            continue
-        target = out / f"{name}.png" if many else out
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if len(rows) == 1 and len(rows[0]) == 1:
-            save_png(rows[0][0], target)
-        else:
-            save_grid(
-                target,
-                rows,
-                col_labels=[f"seed {args.seed + i}" for i in range(args.num)],
-                row_labels=labels or None,
-                cell=max(96, pipe.size),
-            )
-        done += 1
-        if not many:
-            print(f"wrote {target}")
+            per_image = [job for job in batch for _ in range(args.num)]  # each job repeated --num times
+            inputs = {
+                k: [job[i] for job in per_image] if batch[0][i] is not None else None
+                for i, k in ((1, "sketch"), (2, "stroke"), (3, "image"), (4, "mask"))
+            }
+            images = pipe(
+                inputs.pop("sketch"),
+                inputs.pop("stroke"),
+                **inputs,
+                num_inference_steps=args.steps,
+                num_images=len(per_image),
+                sampler=args.sampler,
+                realism_mode=args.realism_mode,
+                generator=[torch.Generator().manual_seed(args.seed + i % args.num) for i in range(len(per_image))],
+                output_type="np",
+                progress=not args.quiet and not many,
+                **kw,
+            ).images
+            for j in range(len(batch)):
+                rows[j].append(list(images[j * args.num : (j + 1) * args.num]))
+        return rows
+
+    done = 0
+    bar = tqdm(total=len(jobs), desc="generate", unit="input", disable=not many or args.quiet)
+    for start in range(0, len(jobs), args.batch_size):
+        batch = jobs[start : start + args.batch_size]
+        try:
+            results = list(zip(batch, run(batch), strict=True))
+        except DissError:
+            if not many:
+                raise
+            results = []
+            for job in batch:  # find the input at fault; the others still get made
+                try:
+                    results.append((job, run([job])[0]))
+                except DissError as e_job:
+                    print(f"skipped {job[0]}: {e_job}", file=sys.stderr)
+        for (name, *_), rows in results:
+            target = out / f"{name}.png" if many else out
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if len(rows) == 1 and len(rows[0]) == 1:
+                save_png(rows[0][0], target)
+            else:
+                save_grid(
+                    target,
+                    rows,
+                    col_labels=[f"seed {args.seed + i}" for i in range(args.num)],
+                    row_labels=labels,
+                    cell=max(96, pipe.size),
+                )
+            done += 1
+            if not many:
+                print(f"wrote {target}")
+        bar.update(len(batch))
+    bar.close()
     if many:
         print(f"wrote {done} image(s) to {out}")
     return 0 if done else 1
@@ -339,6 +355,7 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num", type=_positive_int, default=1, help="images per input (a grid when > 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", type=_sweep_arg, metavar="NAME=V1,V2", help="e.g. realism=0,0.5,1: a labelled grid")
+    p.add_argument("--batch-size", type=_positive_int, default=8, help="inputs generated together (folders)")
     p.add_argument("--out", required=True, help="PNG file (file inputs) or folder (folder inputs)")
     p.add_argument("--quiet", action="store_true")
 

@@ -47,6 +47,17 @@ def _scale(value, name: str, size: int, n: int):
     return m.expand(n, 1, size, size)
 
 
+def _batch(value, prepare, size: int, n: int, what: str, device) -> torch.Tensor | None:
+    """One input for all n images, or a list of n inputs (one per image) → (n, C, S, S) in model range."""
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        if len(value) != n:
+            raise DissError(f"give one {what} for all images or one per image ({n}), not {len(value)}")
+        return torch.stack([to_model(prepare(v, size)) for v in value]).to(device)
+    return to_model(prepare(value, size)).expand(n, -1, -1, -1).to(device)
+
+
 class DiSSPipeline(DiffusionPipeline):
     """Sketch + colour strokes → images (DiSS). Components: ``unet`` (UNet2DModel, 7 channels in), ``scheduler``."""
 
@@ -110,7 +121,8 @@ class DiSSPipeline(DiffusionPipeline):
         callback_on_step_end=None,
         progress: bool = True,
     ):
-        """Generate ``num_images`` images. A missing sketch or stroke means Φ for that condition; ``realism`` in
+        """Generate ``num_images`` images. Each input is one image for all, or a list with one per image (batches of
+        different drawings in one call). A missing sketch or stroke means Φ for that condition; ``realism`` in
         [0, 1] (None: off) swaps low frequencies with the strokes-and-sketch reference (``realism_mode`` "lowpass",
         the paper's, or "x0", on the predicted x̂₀); ``image`` + ``mask`` (white = regenerate) edits locally."""
         size, n = self.size, int(num_images)
@@ -125,8 +137,8 @@ class DiSSPipeline(DiffusionPipeline):
         if (image is None) != (mask is None):
             raise DissError("local editing needs both image and mask")
         device = self.unet.device
-        sk = to_model(prepare_sketch(sketch, size)).expand(n, -1, -1, -1).to(device) if sketch is not None else None
-        st = to_model(prepare_stroke(stroke, size)).expand(n, -1, -1, -1).to(device) if stroke is not None else None
+        sk = _batch(sketch, prepare_sketch, size, n, "sketch", device)
+        st = _batch(stroke, prepare_stroke, size, n, "stroke", device)
         s_sk = _scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)
         s_st = _scale(stroke_guidance_scale, "stroke_guidance_scale", size, n)
         scheduler = self._sampler(sampler)
@@ -143,8 +155,8 @@ class DiSSPipeline(DiffusionPipeline):
                 denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side)
         known = None
         if image is not None:
-            known = to_model(prepare_image(image, size)).expand(n, -1, -1, -1).to(device)
-            m = torch.from_numpy(prepare_mask(mask, size))[None, None].expand(n, 1, size, size).to(device)
+            known = _batch(image, prepare_image, size, n, "image", device)
+            m = _batch(mask, lambda v, s: prepare_mask(v, s) * 255.0, size, n, "mask", device).add(1.0).div(2.0)
             hooks.append(mask_blend_hook(known, m, scheduler, generator))
         if callback_on_step_end is not None:
 
