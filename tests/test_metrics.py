@@ -1,0 +1,79 @@
+"""Metrics on cases with known answers."""
+
+import numpy as np
+import pytest
+
+from diss.metrics import (
+    diversity,
+    frechet_distance,
+    inception_features,
+    kernel_inception_distance,
+    sketch_f1,
+    stroke_error,
+)
+
+
+def test_fid_known_answers():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 8))
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    # two Gaussians with identity covariance, means 3 apart in one dimension: FID = 9 (+ sampling noise)
+    b = rng.normal(size=(20000, 8))
+    c = rng.normal(size=(20000, 8))
+    c[:, 0] += 3
+    assert frechet_distance(b, c) == pytest.approx(9.0, rel=0.03)
+    # scaled covariance: tr(I + 4I − 2·2I) = d
+    assert frechet_distance(b, 2 * rng.normal(size=(20000, 8))) == pytest.approx(8.0, rel=0.05)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(400, 16)), rng.normal(size=(400, 16))
+    same, _ = kernel_inception_distance(a, b, subsets=20, subset_size=200)
+    diff, _ = kernel_inception_distance(a, b + 1.0, subsets=20, subset_size=200)
+    assert abs(same) < 0.02 and diff > 10 * abs(same) + 0.05
+
+
+def lines(shift=0):
+    s = np.full((64, 64), 255, np.uint8)
+    s[10:50, 20 + shift] = 0
+    s[30, 5:60] = 0
+    return s
+
+
+def test_sketch_f1_tolerance():
+    assert sketch_f1(lines(), lines()) == (1.0, 1.0, 1.0)
+    assert sketch_f1(lines(), lines(shift=2))[2] == 1.0  # within the 2 px tolerance
+    p, r, f = sketch_f1(lines(), lines(shift=6))
+    assert f < 0.8 and p < 1 and r < 1
+    blank = np.full((64, 64), 255, np.uint8)
+    assert sketch_f1(blank, blank)[2] == 1.0 and sketch_f1(lines(), blank)[2] == 0.0
+
+
+def test_stroke_error_zero_for_matching_colours_and_ignores_unpainted():
+    stroke = np.full((64, 64, 3), 255, np.uint8)
+    stroke[:, :32] = (200, 30, 30)
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[:, :32] = (200, 30, 30)  # right half black: it is unpainted in the strokes, so it does not count
+    assert stroke_error(stroke, image) < 3.0  # only the blur across the paint edge remains
+    wrong = image.copy()
+    wrong[:, :32] = (30, 30, 200)
+    assert stroke_error(stroke, wrong) > 50
+    assert np.isnan(stroke_error(np.full((8, 8, 3), 255, np.uint8), image[:8, :8]))
+
+
+def test_diversity():
+    same = np.tile(np.arange(1, 5, dtype=float), (3, 1))
+    assert diversity(same) == pytest.approx(0.0, abs=1e-12)
+    assert diversity(np.eye(3)) == pytest.approx(1.0)
+
+
+def test_inception_features_on_real_photos(photos):
+    imgs = np.stack(list(photos.values()))  # 5 × 96 px photos
+    feats = inception_features(imgs, batch_size=3)
+    assert feats.shape == (5, 2048) and np.isfinite(feats).all()
+    assert np.allclose(feats, inception_features(imgs), atol=1e-4)  # batching does not change features
+    assert frechet_distance(feats, feats) == pytest.approx(0.0, abs=1e-3)
+    noise = np.random.default_rng(0).integers(0, 255, imgs.shape, dtype=np.uint8)
+    assert frechet_distance(feats, inception_features(noise)) > 50
+    assert diversity(feats) > 0.05
