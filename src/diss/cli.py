@@ -360,6 +360,28 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
+def cmd_evaluate(args) -> int:
+    from diss.evaluate import EvalConfig, evaluate
+
+    cfg = EvalConfig(
+        model=args.model,
+        data=args.data,
+        out=args.out,
+        num=args.num,
+        sampler=args.sampler,
+        steps=args.steps,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        studies=tuple(args.studies),
+    )
+    if not Path(args.data).is_dir():
+        raise DissError(f"photo folder {args.data} does not exist")
+    metrics = evaluate(cfg, progress=not args.quiet)
+    fid = f"FID {metrics['fid']:.2f} (floor {metrics['fid_floor']:.2f}, N={metrics['n']})" if "fid" in metrics else ""
+    print(f"{fid} report: {Path(args.out) / 'report.md'}".strip())
+    return 0
+
+
 def _add_train_args(p: argparse.ArgumentParser) -> None:
     from diss.train import TrainConfig
 
@@ -457,6 +479,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", required=True, metavar="M", help="mask or folder: white = regenerate, black = keep")
     _add_sampling_args(p)
     p.set_defaults(func=cmd_edit)
+
+    p = sub.add_parser("evaluate", help="FID/KID, sketch F1, stroke error, trade-off studies, SDEdit baseline")
+    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument("--data", required=True, metavar="IMAGES_DIR", help="held-out photos (2×N are read: N + floor)")
+    p.add_argument("--out", required=True, metavar="REPORT_DIR")
+    p.add_argument("--num", type=_positive_int, default=64, help="photos evaluated (default 64)")
+    p.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpm++"])
+    p.add_argument("--steps", type=_positive_int, default=25)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument(
+        "--studies",
+        nargs="+",
+        default=["base", "realism", "scales", "realism_mode", "steps", "sdedit"],
+        choices=["base", "realism", "scales", "realism_mode", "steps", "sdedit"],
+    )
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="EMA weights of a run's newest checkpoint → a model folder")
     p.add_argument("run", metavar="RUN")

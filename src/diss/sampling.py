@@ -28,12 +28,25 @@ def sample(
     generator: torch.Generator | list[torch.Generator] | None = None,
     hooks: Sequence[Hook] = (),
     progress: bool = False,
+    init: torch.Tensor | None = None,
+    strength: float = 1.0,
 ) -> torch.Tensor:
-    """Run the reverse process from ``noise`` (B, 3, S, S) and return x₀ (B, 3, S, S) in [-1, 1]."""
+    """Run the reverse process from ``noise`` (B, 3, S, S) and return x₀ (B, 3, S, S) in [-1, 1].
+
+    With ``init`` (SDEdit): start from ``init`` noised to the ``strength`` share of the schedule, and run only the
+    remaining steps.
+    """
     scheduler.set_timesteps(num_inference_steps, device=noise.device)
     timesteps = scheduler.timesteps
     learned = uses_learned_variance(scheduler)
-    x = noise * scheduler.init_noise_sigma  # x_T
+    if init is not None:
+        skip = min(int(round(len(timesteps) * (1.0 - strength))), len(timesteps) - 1)
+        timesteps = timesteps[skip:]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(skip)
+        x = scheduler.add_noise(init, noise, timesteps[:1].repeat(init.shape[0]))  # x_{t0} = q(init, t0)
+    else:
+        x = noise * scheduler.init_noise_sigma  # x_T
     for i, t in enumerate(tqdm(timesteps, desc="sampling", disable=not progress, leave=False)):
         out = denoiser(scheduler.scale_model_input(x, t), t)  # ε (and v) at x_t
         if not learned:
