@@ -266,6 +266,10 @@ def write_plots(metrics: dict, out: Path) -> list[str]:
                 ax.plot([v[key] for _, v in sdedit], [v["fid"] for _, v in sdedit], "s--", label="SDEdit (t0)")
                 for value, v in sdedit:
                     ax.annotate(f"t0={value:g}", (v[key], v["fid"]), fontsize=8)
+            for mode, marker in (("lowpass", "^"), ("x0", "D")):
+                v = s.get(f"mode_{mode}")
+                if v:
+                    ax.plot([v[key]], [v["fid"]], marker, label=f"realism 0.5, {mode} mode")
             ax.axhline(metrics["fid_floor"], color="gray", ls=":", label="real-vs-real floor")
             ax.set_xlabel(label)
             ax.set_ylabel(f"FID (N={metrics['n']})")
