@@ -169,15 +169,8 @@ def _scale_arg(text: str):
 
 
 def _realism_arg(text: str):
-    if text.lower() in ("none", "off"):
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number in [0, 1] or 'none'") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"realism {text} is outside [0, 1]")
-    return value
+    """A realism in [0, 1], or none/off."""
+    return None if text.lower() in ("none", "off") else _unit_float(text)
 
 
 def _sweep_arg(text: str):
