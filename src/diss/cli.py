@@ -482,12 +482,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_positive_int, default=25)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=16)
-    p.add_argument(
-        "--studies",
-        nargs="+",
-        default=["base", "realism", "scales", "realism_mode", "steps", "sdedit"],
-        choices=["base", "realism", "scales", "realism_mode", "steps", "sdedit"],
-    )
+    studies = ["base", "realism", "scales", "realism_mode", "steps", "sdedit"]  # = diss.evaluate.STUDIES
+    p.add_argument("--studies", nargs="+", default=studies, choices=studies)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

@@ -57,13 +57,12 @@ class EvalConfig:
     settings: dict = field(default_factory=dict, repr=False)
 
 
-def _load_photos(folder: str, size: int, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """2n readable photos (evaluation set, floor set), centre-cropped; fewer photos → halves of what there is."""
-    names, photos = [], []
+def _load_photos(folder: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """2n readable photos (evaluation set, floor set); fewer photos → halves of what there is."""
+    photos = []
     for path in find_images(folder):
         try:
             photos.append(load_image(path))
-            names.append(str(path))
         except ImageLoadError as e:
             print(f"skipped {e}")
         if len(photos) == 2 * n:
@@ -71,7 +70,7 @@ def _load_photos(folder: str, size: int, n: int) -> tuple[list[str], np.ndarray,
     if len(photos) < 4:
         raise DissError(f"{folder} has {len(photos)} readable photos; evaluation needs at least 4")
     half = min(n, len(photos) // 2)
-    return names[:half], photos[:half], photos[half : 2 * half]
+    return photos[:half], photos[half : 2 * half]
 
 
 def _settings(cfg: EvalConfig) -> dict[str, dict]:
@@ -177,7 +176,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         raise DissError(f"model folder {cfg.model} does not exist")
     pipe = DiSSPipeline.from_pretrained(cfg.model)
     size = pipe.size
-    names, photos, floor_photos = _load_photos(cfg.data, size, cfg.num)
+    photos, floor_photos = _load_photos(cfg.data, cfg.num)
     prep = PrepareConfig(size=size, seed=cfg.seed)
     triples = [make_triple(p, prep, cfg.seed + i) for i, p in enumerate(photos)]
     real = np.stack([t[0] for t in triples])
