@@ -14,8 +14,7 @@ import time
 import torch
 
 from diss.diffusion import make_scheduler, q_sample, training_loss
-from diss.model import build_unet, count_parameters, model_input, preset
-from diss.train import cpu_supports_bf16
+from diss.model import build_unet, count_parameters, cpu_supports_bf16, model_input, preset
 
 
 def step_rate(

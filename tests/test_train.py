@@ -154,6 +154,30 @@ def test_interrupted_and_resumed_equals_uninterrupted(cache, tmp_path):
     assert len(list_checkpoints(tmp_path / "c")) == 3  # keep the last K
 
 
+def test_sigterm_saves_the_current_step_like_ctrl_c(cache, tmp_path):
+    import signal
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        train(
+            config(cache, tmp_path / "t"),
+            progress=False,
+            on_step=lambda s: os.kill(os.getpid(), signal.SIGTERM) if s == 6 else None,
+        )
+    assert load_newest(tmp_path / "t").step == 6
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is put back
+
+
+def test_time_limit_shortens_the_run_and_stops_with_a_checkpoint(cache, tmp_path):
+    out = tmp_path / "timed"
+    train(config(cache, out, max_steps=100_000, checkpoint_every=100_000, time_limit=0.3), progress=False)
+    saved = json.loads((out / "train_config.json").read_text())
+    assert 1 <= saved["max_steps"] < 100_000  # the plan was fitted to the time left
+    assert load_newest(out).step == saved["max_steps"]  # the last step was saved, not lost
+    assert (out / "pipeline" / "model_index.json").is_file()  # and exported
+    assert TrainConfig(**saved).stage2_start() < saved["max_steps"]  # stage 2 moved with the shorter plan
+
+
 DIST_SCRIPT = """
 import os, sys
 from safetensors.torch import save_file

@@ -7,7 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from diss import __version__
+from diss import __version__, defaults
+from diss.conventions import SHIPPED_MODEL
 from diss.errors import DissError
 
 
@@ -154,7 +155,6 @@ def cmd_export(args) -> int:
     return 0
 
 
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "pretrained" / "flowers-64"
 SWEEPABLE = {"realism": "realism", "sketch-scale": "sketch_guidance_scale", "stroke-scale": "stroke_guidance_scale"}
 
 
@@ -189,7 +189,10 @@ def _load_pipeline(model):
 
     folder = Path(model) if model else SHIPPED_MODEL
     if model is None and not folder.is_dir():
-        raise DissError("no shipped model in this version yet; pass --model DIR (a folder from diss train or export)")
+        raise DissError(
+            f"the shipped model {folder} is missing from this installation; pass --model DIR (a folder from diss "
+            "export)"
+        )
     if not folder.is_dir():
         raise DissError(f"model folder {folder} does not exist")
     return DiSSPipeline.from_pretrained(folder)
@@ -324,33 +327,44 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--sketch-scale",
         type=_scale_arg,
-        default=1.5,
+        default=defaults.SKETCH_GUIDANCE_SCALE,
         metavar="F|MAP",
-        help="faithfulness to the sketch: a number ≥ 0 or a grayscale map image (default 1.5)",
+        help="faithfulness to the sketch: a number ≥ 0 or a grayscale map image (default %(default)s)",
     )
     p.add_argument(
         "--stroke-scale",
         type=_scale_arg,
-        default=1.5,
+        default=defaults.STROKE_GUIDANCE_SCALE,
         metavar="F|MAP",
-        help="faithfulness to the strokes: a number ≥ 0 or a grayscale map image (default 1.5)",
+        help="faithfulness to the strokes: a number ≥ 0 or a grayscale map image (default %(default)s)",
     )
     p.add_argument(
         "--realism",
         type=_realism_arg,
-        default=None,
+        default=defaults.REALISM,
         metavar="F",
-        help="0 = follow the drawing's colours/layout closely … 1 = most realistic; none = off (default)",
+        help="0 = follow the drawing's colours/layout closely … 1 = most realistic (default %(default)s); none = off",
     )
     p.add_argument("--realism-mode", default="lowpass", choices=["lowpass", "x0"])
-    p.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpm++"])
-    p.add_argument("--steps", type=_positive_int, default=50)
+    p.add_argument("--sampler", default=defaults.SAMPLER, choices=["ddpm", "ddim", "dpm++"])
+    p.add_argument("--steps", type=_positive_int, default=defaults.STEPS)
     p.add_argument("--num", type=_positive_int, default=1, help="images per input (a grid when > 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", type=_sweep_arg, metavar="NAME=V1,V2", help="e.g. realism=0,0.5,1: a labelled grid")
     p.add_argument("--batch-size", type=_positive_int, default=8, help="inputs generated together (folders)")
     p.add_argument("--out", required=True, help="PNG file (file inputs) or folder (folder inputs)")
     p.add_argument("--quiet", action="store_true")
+
+
+DEMO_OUT = "outputs/demo"
+
+
+def cmd_demo(args) -> int:
+    from diss.demo import demo_main
+
+    if args.out == DEMO_OUT:
+        Path(DEMO_OUT).parent.mkdir(exist_ok=True)
+    return demo_main(args)
 
 
 def cmd_evaluate(args) -> int:
@@ -381,7 +395,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     d = TrainConfig(data="", out="")
     p.add_argument("--data", required=True, metavar="CACHE", help="cache folder made by diss prepare")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder (checkpoints, previews, logs, model)")
-    p.add_argument("--preset", default=d.preset, help="model size: tiny, small (~6.7M, CPU) or base (~26.6M, GPU)")
+    p.add_argument("--preset", default=d.preset, help="model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU)")
     p.add_argument("--size", type=_positive_int, help="image side; must match the cache (default: the cache's)")
     p.add_argument(
         "--stage",
@@ -428,6 +442,12 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--log-every", type=_positive_int, default=d.log_every, metavar="N")
     p.add_argument("--workers", type=int, default=d.workers, help="data loader processes (default 0)")
     p.add_argument("--init", metavar="RUN", help="start from the EMA weights of another run (e.g. stage 1)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="MIN",
+        help="fit the run into MIN minutes: the speed is measured early and --max-steps shortened to fit",
+    )
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--quiet", action="store_true")
 
@@ -472,6 +492,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mask", required=True, metavar="M", help="mask or folder: white = regenerate, black = keep")
     _add_sampling_args(p)
     p.set_defaults(func=cmd_edit)
+
+    p = sub.add_parser("demo", help="realism sweep, scale grid and local editing on the shipped model (offline)")
+    p.add_argument("--out", default=DEMO_OUT, metavar="DIR", help="folder for the PNG grids (default %(default)s)")
+    p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
+    p.add_argument("--steps", type=_positive_int, default=20, help="DPM-Solver++ steps (default 20)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("evaluate", help="FID/KID, sketch F1, stroke error, trade-off studies, SDEdit baseline")
     p.add_argument("--model", required=True, metavar="DIR")

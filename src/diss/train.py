@@ -27,7 +27,7 @@ from diss.data.augment import AugmentConfig
 from diss.data.dataset import SketchStrokeDataset
 from diss.diffusion import BETA_SCHEDULES, make_scheduler, q_sample, training_loss
 from diss.errors import DissError
-from diss.model import ModelConfig, build_unet, count_parameters, model_input, preset
+from diss.model import ModelConfig, build_unet, count_parameters, cpu_supports_bf16, model_input, preset
 
 STAGES = ("1", "2", "both")
 
@@ -67,6 +67,7 @@ class TrainConfig:
     log_every: int = 50
     workers: int = 0
     init: str | None = None  # start from the weights of another run's newest checkpoint
+    time_limit: float | None = None  # minutes: measure the speed early, shorten max_steps to fit, stop in time
 
     def validate(self) -> None:
         if self.stage not in STAGES:
@@ -86,6 +87,8 @@ class TrainConfig:
             raise DissError("--lr must be a positive number")
         if not 0.0 <= self.ema_decay < 1.0:
             raise DissError("--ema-decay must lie in [0, 1)")
+        if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit > 0):
+            raise DissError("--time-limit must be a positive number of minutes")
         preset(self.preset)  # unknown preset → one clear error
 
     def stage2_start(self) -> int:
@@ -95,15 +98,6 @@ class TrainConfig:
         if self.stage == "2":
             return 0
         return int(round(self.max_steps * (1.0 - self.stage2_fraction)))
-
-
-def cpu_supports_bf16() -> bool:
-    """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16), where bf16 autocast pays off."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def resolve_precision(precision: str, device: str) -> str:
@@ -160,14 +154,16 @@ class StepBatches(Sampler):
         return (self.end - self.start) * self.accum
 
 
-def step_generator(seed: int, step: int, micro: int, rank: int) -> torch.Generator:
-    """The generator of one micro-step's noise, timesteps and condition dropout."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, micro, rank]).generate_state(1)[0]))
+def step_generator(seed: int, step: int, micro: int, rank: int, device="cpu") -> torch.Generator:
+    """The generator of one micro-step's noise, timesteps and condition dropout (on ``device``: no host copies)."""
+    seed_value = int(np.random.SeedSequence([seed, step, micro, rank]).generate_state(1)[0])
+    return torch.Generator(device).manual_seed(seed_value)
 
 
 def drop_conditions(sketch: torch.Tensor, stroke: torch.Tensor, p: float, generator: torch.Generator):
     """Replace each sample's sketch and stroke by Φ independently with probability ``p`` (stage 2)."""
-    drop = (torch.rand(sketch.shape[0], 2, generator=generator) < p).to(sketch.device)  # (B, 2)
+    drop = torch.rand(sketch.shape[0], 2, generator=generator, device=generator.device) < p  # (B, 2)
+    drop = drop.to(sketch.device)
     sketch = torch.where(drop[:, 0, None, None, None], torch.full_like(sketch, PHI_VALUE), sketch)
     stroke = torch.where(drop[:, 1, None, None, None], torch.full_like(stroke, PHI_VALUE), stroke)
     return sketch, stroke, drop
@@ -180,6 +176,49 @@ def learning_rate(config: TrainConfig, step: int) -> float:
         progress = min(1.0, step / max(1, config.max_steps))
         return config.lr * warm * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
     return config.lr * warm
+
+
+class _TimeBudget:
+    """Fits a run into ``--time-limit`` minutes: measures the step rate once the first steps (and any compilation)
+    are done, shortens ``max_steps`` so the run, its checkpoints and the export end in time, and stops at the deadline
+    whatever happens. The shortened plan is written to ``train_config.json`` so a resumed run keeps it."""
+
+    WARM, MEASURE = 10, 50  # steps skipped (compilation, warm-up), steps measured
+
+    def __init__(self, minutes: float | None, start_step: int, started: float):
+        self.deadline = None if minutes is None else started + 60.0 * minutes
+        self.reserve = 0.0 if minutes is None else min(120.0, 15.0 + 0.05 * 60.0 * minutes)  # final save + export
+        self.start_step, self.t_warm = start_step, None
+
+    def plan(self, step: int) -> int | None:
+        """A new, smaller max_steps once the rate is known (only at the end of the measuring window), else None."""
+        if self.deadline is None:
+            return None
+        if step == self.start_step + self.WARM:
+            self.t_warm = time.perf_counter()
+        if step != self.start_step + self.WARM + self.MEASURE or self.t_warm is None:
+            return None
+        now = time.perf_counter()
+        rate = self.MEASURE / max(now - self.t_warm, 1e-9)
+        return step + max(0, int(rate * (self.deadline - self.reserve - now) * 0.97))
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and time.perf_counter() > self.deadline - self.reserve
+
+
+def _sigterm_as_interrupt():
+    """Turn SIGTERM (a scheduler's kill, ``timeout``, a closing terminal) into KeyboardInterrupt so the run saves a
+    checkpoint before it exits; returns the previous handler (None where signals cannot be set, off the main thread)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, handler)
 
 
 # ---------------------------------------------------------------------------------------------------- the run
@@ -252,12 +291,17 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     from diffusers.training_utils import EMAModel
     from tqdm.auto import tqdm
 
+    started = time.perf_counter()
     config.validate()
     dataset = SketchStrokeDataset(
         config.data, augmentation=AugmentConfig() if config.augment else None, seed=config.seed, size=config.size
     )
     config.size = dataset.size
     device_kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_kind == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
     if config.precision == "fp16" and device_kind == "cpu":
         raise DissError("--precision fp16 needs a GPU; on a CPU use bf16 (where supported) or fp32")
     log_with = None
@@ -286,7 +330,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     unet = build_unet(model_config, config.size)
     scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    ema = EMAModel(unet.parameters(), decay=config.ema_decay)
+    ema = EMAModel(unet.parameters(), decay=config.ema_decay, foreach=True)
     start_step, images_seen = 0, 0
 
     def warn(message: str) -> None:
@@ -316,7 +360,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
             unet.load_state_dict(weights)
         except RuntimeError as e:
             raise DissError(f"--init {config.init} does not fit preset {config.preset} ({e})") from None
-        ema = EMAModel(unet.parameters(), decay=config.ema_decay)
+        ema = EMAModel(unet.parameters(), decay=config.ema_decay, foreach=True)
     if start_step >= config.max_steps:
         say(f"{config.out} is already at step {start_step} (--max-steps {config.max_steps}); nothing to do")
         return unet
@@ -324,9 +368,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
         unet = unet.to(memory_format=torch.channels_last)
     ema.to(accelerator.device)
     model, optimizer = accelerator.prepare(unet, optimizer)
+    raw = accelerator.unwrap_model(model)  # before compiling: checkpoints hold the plain module's names
     if config.compile:
         model = torch.compile(model)
-    raw = accelerator.unwrap_model(model)
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
 
     world, rank = accelerator.num_processes, accelerator.process_index
@@ -334,7 +378,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
         len(dataset), config.batch_size, world, rank, config.grad_accum, config.seed, start_step, config.max_steps
     )
     loader = DataLoader(
-        _EpochIndexed(dataset), batch_sampler=batches, num_workers=config.workers, persistent_workers=config.workers > 0
+        _EpochIndexed(dataset),
+        batch_sampler=batches,
+        num_workers=config.workers,
+        persistent_workers=config.workers > 0,
+        pin_memory=device_kind == "cuda",
     )
     global_batch = batches.global_batch
     stage2_start = config.stage2_start()
@@ -398,6 +446,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
         folder.mkdir(exist_ok=True)
         save_grid(folder / f"step-{step:08d}.png", rows, col_labels=["photo", "sketch", "stroke", f"EMA @ {step}"])
 
+    budget = _TimeBudget(config.time_limit, start_step, started)
+    gen_device = accelerator.device if device_kind == "cuda" else "cpu"
     model.train()
     bar = tqdm(
         total=config.max_steps,
@@ -408,15 +458,18 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
         disable=not (progress and accelerator.is_local_main_process),
     )
     step, micro = start_step, 0
-    running, running_n, t_last, imgs_last = 0.0, 0, time.perf_counter(), images_seen
+    running, running_n = torch.zeros((), device=accelerator.device), 0
+    t_last, imgs_last = time.perf_counter(), images_seen
+    previous_sigterm = _sigterm_as_interrupt()
     try:
         for batch in loader:
-            g = step_generator(config.seed, step, micro, rank)
-            image = batch["image"].to(accelerator.device, memory_format=memory_format)
-            sketch = batch["sketch"].to(accelerator.device, memory_format=memory_format)
-            stroke = batch["stroke"].to(accelerator.device, memory_format=memory_format)
-            noise = torch.randn(image.shape, generator=g).to(accelerator.device, memory_format=memory_format)
-            t = torch.randint(0, scheduler.config.num_train_timesteps, (image.shape[0],), generator=g)
+            g = step_generator(config.seed, step, micro, rank, gen_device)
+            image = batch["image"].to(accelerator.device, memory_format=memory_format, non_blocking=True)
+            sketch = batch["sketch"].to(accelerator.device, memory_format=memory_format, non_blocking=True)
+            stroke = batch["stroke"].to(accelerator.device, memory_format=memory_format, non_blocking=True)
+            noise = torch.randn(image.shape, generator=g, device=g.device).to(accelerator.device)
+            noise = noise.contiguous(memory_format=memory_format)
+            t = torch.randint(0, scheduler.config.num_train_timesteps, (image.shape[0],), generator=g, device=g.device)
             t = t.to(accelerator.device)
             if step >= stage2_start:
                 sketch, stroke, _ = drop_conditions(sketch, stroke, config.p_uncond, g)
@@ -432,7 +485,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
                     group["lr"] = learning_rate(config, step)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
-            running += float(loss.detach())
+            running += loss.detach()  # stays on the device: no host sync per step
             running_n += 1
             micro += 1
             if micro < config.grad_accum:
@@ -443,12 +496,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
             images_seen += global_batch
             bar.update(1)
             if step % config.log_every == 0 or step == config.max_steps:
-                mean_loss = accelerator.reduce(
-                    torch.tensor(running / max(running_n, 1), device=accelerator.device), reduction="mean"
-                ).item()
+                mean_loss = accelerator.reduce(running / max(running_n, 1), reduction="mean").item()
                 now = time.perf_counter()
                 rate = (images_seen - imgs_last) / max(now - t_last, 1e-9)
-                t_last, imgs_last, running, running_n = now, images_seen, 0.0, 0
+                t_last, imgs_last, running, running_n = now, images_seen, torch.zeros_like(running), 0
                 bar.set_postfix(loss=f"{mean_loss:.4f}", img_s=f"{rate:.1f}", stage=2 if step > stage2_start else 1)
                 record = {
                     "step": step,
@@ -470,18 +521,54 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
                 accelerator.wait_for_everyone()
             if on_step is not None:
                 on_step(step)
+            new_max = budget.plan(step)
+            if budget.out_of_time() and step < config.max_steps and step % config.log_every == 0:
+                new_max = step  # slower than measured: stop now, leaving time for the final save and export
+            if new_max is not None and world > 1:
+                from accelerate.utils import broadcast
+
+                new_max = int(broadcast(torch.tensor([new_max], device=accelerator.device), from_process=0).item())
+            if new_max is not None and new_max < config.max_steps:
+                _shorten(config, max(new_max, step), accelerator.is_main_process, say)
+                stage2_start = config.stage2_start()
+                bar.total = config.max_steps
+                if step == config.max_steps:
+                    checkpoint(step)
+                    preview(step)
+                    accelerator.wait_for_everyone()
+            if step >= config.max_steps:
+                break
     except KeyboardInterrupt:
         bar.close()
         if micro == 0 and step > start_step:
             checkpoint(step)
             say(f"interrupted: saved step {step}; run again with --resume to go on")
         raise
+    finally:
+        if previous_sigterm is not None:
+            import signal
+
+            signal.signal(signal.SIGTERM, previous_sigterm)
     bar.close()
     accelerator.end_training()
     if accelerator.is_main_process:
         export_pipeline(config.out, Path(config.out) / "pipeline")
         say(f"done: step {step}, {images_seen:,} images seen; model: {Path(config.out) / 'pipeline'}")
     return raw
+
+
+def _shorten(config: TrainConfig, max_steps: int, is_main: bool, say) -> None:
+    """Set a smaller ``max_steps`` (the time limit's plan) and record it in the run's train_config.json."""
+    config.max_steps = max(1, max_steps)
+    say(
+        f"time limit {config.time_limit:g} min: training to step {config.max_steps} "
+        f"(stage 2 from {config.stage2_start()})"
+    )
+    if is_main:
+        saved = Path(config.out) / "train_config.json"
+        tmp = saved.with_name(".train_config.json.tmp")
+        tmp.write_text(json.dumps(dataclasses.asdict(config), indent=2), encoding="utf-8")
+        os.replace(tmp, saved)
 
 
 # ---------------------------------------------------------------------------------------------------- export
