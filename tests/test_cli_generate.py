@@ -193,6 +193,8 @@ def test_bad_values(capsys, model, files, extra):
     assert code != 0 and "Traceback" not in err and not (files / "x.png").exists()
 
 
-def test_default_model_missing_is_one_clear_line(capsys, files):
+def test_default_model_missing_is_one_clear_line(capsys, files, monkeypatch):
+    monkeypatch.setattr("diss.cli.SHIPPED_MODEL", files / "no-such-model")  # e.g. a checkout without pretrained/
     code, _, err = cli(capsys, "generate", "--sketch", files / "sk/a.png", "--out", files / "x.png")
-    assert code != 0 and "pass --model" in err
+    assert code != 0 and "pass --model" in err and len(err.strip().splitlines()) == 1
+    assert not (files / "x.png").exists()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,6 +20,8 @@ import numpy as np
 if TYPE_CHECKING:  # torch is imported where tensors are made, so the extractors' worker processes stay light
     import torch
 
+#: the model `diss generate`, `diss demo` and the app use when no --model is given (shipped in the repository)
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "pretrained" / "flowers-64"
 #: value every pixel of the "condition absent" image Φ takes, in model range [-1, 1]
 PHI_VALUE: float = 0.0
 #: the RGB colour that means "no stroke here" on a stroke image (uint8)

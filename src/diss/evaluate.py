@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diss import defaults
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import ImageLoadError, center_square, find_images, load_image, resize
 from diss.data.sketch import extract_sketch
@@ -44,9 +45,9 @@ class EvalConfig:
     steps: int = 25
     seed: int = 0
     batch_size: int = 16
-    sketch_scale: float = 1.5
-    stroke_scale: float = 1.5
-    realism: float | None = None
+    sketch_scale: float = defaults.SKETCH_GUIDANCE_SCALE
+    stroke_scale: float = defaults.STROKE_GUIDANCE_SCALE
+    realism: float | None = None  # "base" is the guided model alone; the realism study adds the low-pass
     studies: tuple[str, ...] = STUDIES
     realism_values: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     scale_values: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)

@@ -190,20 +190,24 @@ class _TimeBudget:
         self.reserve = 0.0 if minutes is None else min(120.0, 15.0 + 0.05 * 60.0 * minutes)  # final save + export
         self.start_step, self.t_warm = start_step, None
 
-    def plan(self, step: int) -> int | None:
-        """A new, smaller max_steps once the rate is known (only at the end of the measuring window), else None."""
-        if self.deadline is None:
-            return None
+    def tick(self, step: int) -> None:
         if step == self.start_step + self.WARM:
             self.t_warm = time.perf_counter()
-        if step != self.start_step + self.WARM + self.MEASURE or self.t_warm is None:
-            return None
-        now = time.perf_counter()
-        rate = self.MEASURE / max(now - self.t_warm, 1e-9)
-        return step + max(0, int(rate * (self.deadline - self.reserve - now) * 0.97))
 
-    def out_of_time(self) -> bool:
-        return self.deadline is not None and time.perf_counter() > self.deadline - self.reserve
+    def due(self, step: int, every: int) -> bool:
+        """Whether to decide at ``step``: the same steps on every process, so they can agree by a broadcast."""
+        return self.deadline is not None and (step == self.start_step + self.WARM + self.MEASURE or step % every == 0)
+
+    def decide(self, step: int, max_steps: int) -> int | None:
+        """A new, smaller max_steps: the fitted plan at the end of the measuring window, or ``step`` itself once the
+        deadline (less the reserve) has passed; None to go on as planned."""
+        now = time.perf_counter()
+        if now > self.deadline - self.reserve:
+            return step if step < max_steps else None
+        if step == self.start_step + self.WARM + self.MEASURE and self.t_warm is not None:
+            rate = self.MEASURE / max(now - self.t_warm, 1e-9)
+            return step + max(0, int(rate * (self.deadline - self.reserve - now) * 0.97))
+        return None
 
 
 def _sigterm_as_interrupt():
@@ -521,13 +525,14 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
                 accelerator.wait_for_everyone()
             if on_step is not None:
                 on_step(step)
-            new_max = budget.plan(step)
-            if budget.out_of_time() and step < config.max_steps and step % config.log_every == 0:
-                new_max = step  # slower than measured: stop now, leaving time for the final save and export
-            if new_max is not None and world > 1:
+            budget.tick(step)
+            new_max = budget.decide(step, config.max_steps) if budget.due(step, config.log_every) else None
+            if budget.due(step, config.log_every) and world > 1:  # every process takes the main one's decision
                 from accelerate.utils import broadcast
 
-                new_max = int(broadcast(torch.tensor([new_max], device=accelerator.device), from_process=0).item())
+                mine = torch.tensor([-1 if new_max is None else new_max], device=accelerator.device)
+                new_max = int(broadcast(mine, from_process=0).item())
+                new_max = None if new_max < 0 else new_max
             if new_max is not None and new_max < config.max_steps:
                 _shorten(config, max(new_max, step), accelerator.is_main_process, say)
                 stage2_start = config.stage2_start()

@@ -1,0 +1,13 @@
+"""The dials' defaults, decided once for the pipeline, the CLI, the demo and the app.
+
+Set from `diss evaluate` on the shipped flowers model (numbers in pretrained/flowers-64/README.md): with realism off
+the global colours of a sample follow its starting noise more than the strokes (the ε-predictor learns little at the
+highest noise levels in a short training run), while realism 1 (a 1×1 low-pass of the reference at 64 px, eq. 9)
+anchors the colours and costs little FID; 0 follows the drawing's colour layout most closely.
+"""
+
+SKETCH_GUIDANCE_SCALE = 1.5
+STROKE_GUIDANCE_SCALE = 1.5
+REALISM = 1.0
+SAMPLER = "ddim"
+STEPS = 50

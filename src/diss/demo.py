@@ -1,0 +1,157 @@
+"""`diss demo`: the three dials and local editing on the shipped model and the project's own example drawings.
+
+Writes four labelled PNG grids: a realism sweep (rows realism 0 → 1, columns seeds), a sketch-scale × stroke-scale
+grid (realism off, so the guidance alone shows), a local edit (the background of a generated flower repainted, the
+flower kept) and the examples with one result
+each (one has strokes on part of the canvas only: the rest is left to the model). About a minute on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from diss.conventions import SHIPPED_MODEL
+from diss.data.images import load_image
+from diss.errors import DissError
+from diss.grid import save_grid
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+EXAMPLE_NAMES = ("daisy", "poppy", "sunflower", "pink")
+REALISM_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
+SCALE_VALUES = (0.0, 1.5, 3.0)
+
+
+@dataclass
+class DemoConfig:
+    out: str = "outputs/demo"
+    model: str | None = None  # None: the shipped flowers model
+    steps: int = 20
+    sampler: str = "dpm++"
+    seeds: int = 4
+    seed: int = 0
+
+
+def load_example(name: str, folder: Path = EXAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """The (sketch, stroke) drawing ``name`` of the examples folder as uint8 RGB arrays."""
+    try:
+        return load_image(folder / f"{name}-sketch.png"), load_image(folder / f"{name}-stroke.png")
+    except (OSError, ValueError) as e:
+        raise DissError(f"example drawing {name} is missing or unreadable in {folder} ({e})") from None
+
+
+def _generators(seed: int, n: int) -> list[torch.Generator]:
+    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
+
+
+def background_edit(stroke: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, new strokes) that repaint the background: white outside a central disc, whose strokes turn from green
+    to blue; the flower inside the disc is kept."""
+    h, w = stroke.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    outside = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 > (0.42 * min(h, w)) ** 2
+    hsv = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV)
+    painted = stroke.min(axis=2) < 250
+    hsv[..., 0] = np.where(outside & painted, (hsv[..., 0].astype(int) + 50) % 180, hsv[..., 0]).astype(np.uint8)
+    new_stroke = np.where(outside[..., None], cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), stroke)
+    mask = cv2.resize(outside.astype(np.uint8) * 255, (size, size), interpolation=cv2.INTER_NEAREST)
+    return mask, new_stroke
+
+
+def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
+    """Write the demo grids into ``config.out``; returns their paths by name."""
+    from tqdm.auto import tqdm
+
+    from diss.outputs import output_dir
+    from diss.pipeline import DiSSPipeline
+
+    out = output_dir(config.out)
+    model = Path(config.model) if config.model else SHIPPED_MODEL
+    if not model.exists():
+        raise DissError(f"model folder {model} does not exist; pass --model DIR (a folder made by diss export)")
+    drawings = {name: load_example(name) for name in EXAMPLE_NAMES}
+    pipe = DiSSPipeline.from_pretrained(model)
+    size = pipe.size
+    n_seeds = config.seeds
+    jobs = len(REALISM_VALUES) + len(SCALE_VALUES) + 2 + len(EXAMPLE_NAMES)
+    bar = tqdm(total=jobs, desc="demo", unit="batch", disable=not progress)
+
+    def generate(sketch, stroke, n: int, seed: int, same_seed: bool = False, **kw) -> list[np.ndarray]:
+        images = pipe(
+            sketch,
+            stroke,
+            num_images=n,
+            num_inference_steps=config.steps,
+            sampler=config.sampler,
+            generator=[torch.Generator().manual_seed(seed) for _ in range(n)] if same_seed else _generators(seed, n),
+            output_type="np",
+            progress=False,
+            **kw,
+        ).images
+        bar.update(1)
+        return list(images)
+
+    paths = {}
+    # (a) realism: rows realism 0 → 1 (N from eq. 9), columns seeds; the same seeds in every row
+    sketch, stroke = drawings["daisy"]
+    rows = [[sketch, stroke] + generate(sketch, stroke, n_seeds, config.seed, realism=r) for r in REALISM_VALUES]
+    paths["realism"] = out / "realism_sweep.png"
+    save_grid(
+        paths["realism"],
+        rows,
+        col_labels=["sketch", "strokes"] + [f"seed {config.seed + i}" for i in range(n_seeds)],
+        row_labels=[f"realism {r:g}" for r in REALISM_VALUES],
+    )
+    # (b) sketch scale (rows) × stroke scale (columns), the same seed in every cell
+    sketch, stroke = drawings["poppy"]
+    n = len(SCALE_VALUES)
+    rows = []
+    for s_sk in SCALE_VALUES:
+        images = generate(
+            sketch,
+            stroke,
+            n,
+            config.seed,
+            same_seed=True,
+            sketch_guidance_scale=torch.full((n,), s_sk),
+            stroke_guidance_scale=torch.tensor(SCALE_VALUES),
+            realism=None,
+        )
+        rows.append([sketch, stroke] + images)
+    paths["scales"] = out / "scales_grid.png"
+    save_grid(
+        paths["scales"],
+        rows,
+        col_labels=["sketch", "strokes"] + [f"stroke scale {s:g}" for s in SCALE_VALUES],
+        row_labels=[f"sketch scale {s:g}" for s in SCALE_VALUES],
+    )
+    # (c) local editing: generate a daisy, then repaint only its background, green → blue (white in the mask)
+    sketch, stroke = drawings["daisy"]
+    (original,) = generate(sketch, stroke, 1, config.seed)
+    mask, new_stroke = background_edit(stroke, size)
+    edited = generate(sketch, new_stroke, n_seeds, config.seed + 100, image=original, mask=mask)
+    paths["editing"] = out / "local_editing.png"
+    save_grid(
+        paths["editing"],
+        [[original, mask, new_stroke] + edited],
+        col_labels=["image", "mask", "new strokes"] + [f"edited, seed {config.seed + 100 + i}" for i in range(n_seeds)],
+    )
+    # (d) every example drawing with two results; "pink" has strokes on part of the canvas only
+    rows = [[sk, st] + generate(sk, st, 2, config.seed) for sk, st in drawings.values()]
+    paths["examples"] = out / "examples.png"
+    save_grid(paths["examples"], rows, col_labels=["sketch", "strokes", "result", "result"], row_labels=list(drawings))
+    bar.close()
+    return paths
+
+
+def demo_main(args) -> int:
+    config = DemoConfig(out=args.out, model=args.model, steps=args.steps, seed=args.seed)
+    paths = run_demo(config, progress=not args.quiet)
+    for name, path in paths.items():
+        print(f"{name}: {os.fspath(path)}")
+    return 0
