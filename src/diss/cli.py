@@ -356,6 +356,28 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
+def cmd_app(args) -> int:
+    from diss.app import AppConfig, launch
+
+    if not (args.max_upload_mb > 0 and args.timeout > 0):
+        raise DissError("--max-upload-mb and --timeout must be positive")
+    config = AppConfig(
+        model=args.model,
+        host=args.host,
+        port=args.port,
+        max_upload_mb=args.max_upload_mb,
+        max_queue=args.queue,
+        timeout_s=args.timeout,
+    )
+    print(f"diss app on http://{args.host}:{args.port} (Ctrl-C to stop)")
+    try:
+        launch(config)
+    except OSError as e:
+        where = f"{args.host}:{args.port}"
+        raise DissError(f"cannot listen on {where} ({e.strerror or e}); choose another --port") from None
+    return 0
+
+
 DEMO_OUT = "outputs/demo"
 
 
@@ -500,6 +522,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("app", help="the drawing app in the browser (Gradio, offline, localhost)")
+    p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
+    p.add_argument("--port", type=_positive_int, default=7860)
+    p.add_argument("--max-upload-mb", type=float, default=10.0, metavar="MB", help="largest upload (default 10)")
+    p.add_argument("--queue", type=_positive_int, default=16, help="jobs that may wait (default 16)")
+    p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="stop a job after S seconds (default 300)")
+    p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("evaluate", help="FID/KID, sketch F1, stroke error, trade-off studies, SDEdit baseline")
     p.add_argument("--model", required=True, metavar="DIR")
