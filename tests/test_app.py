@@ -94,6 +94,10 @@ def test_uploads_and_extraction_fill_the_canvases(client, drawing):
     assert "loaded" in status and Image.open(value["background"]).size == (256, 256)
     value, status = client.predict(handle_file(str(drawing / "strokes.png")), api_name="/upload_stroke")
     assert "loaded" in status
+    value, status = client.predict(handle_file(str(drawing / "photo.jpg")), api_name="/upload_edit")
+    assert "paint the region" in status and Image.open(value["background"]).size == (256, 256)
+    sk, st, status = client.predict(api_name="/reset")
+    assert status == "new drawing" and np.asarray(Image.open(sk["background"]).convert("L")).min() == 255
     sk, st, status = client.predict(handle_file(str(drawing / "photo.jpg")), api_name="/extract")
     assert "extracted" in status
     sketch = np.asarray(Image.open(sk["background"]).convert("L"))
@@ -201,6 +205,9 @@ def test_end_to_end_in_headless_chromium(tmp_path):
         driver.get(f"http://127.0.0.1:{port}/")
         wait = WebDriverWait(driver, 60)
 
+        def status(d) -> str:
+            return d.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value")
+
         def draw(selector, points):
             element = wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, selector)))
             time.sleep(1.0)  # the canvas loads its white background
@@ -216,9 +223,14 @@ def test_end_to_end_in_headless_chromium(tmp_path):
         steps.clear()
         steps.send_keys("10")
         driver.find_element(By.CSS_SELECTOR, "#go").click()
-        wait.until(lambda d: "done" in d.find_element(By.CSS_SELECTOR, "#status textarea").get_attribute("value"))
+        wait.until(lambda d: "done" in status(d))
         images = driver.find_elements(By.CSS_SELECTOR, "#results img")
         assert images and images[0].get_attribute("src").startswith(f"http://127.0.0.1:{port}/")
+        click = lambda el: driver.execute_script("arguments[0].click();", el)  # noqa: E731
+        click(images[0])  # select the result, open local editing, and take the result there
+        click(driver.find_element(By.XPATH, "//button[contains(., 'Local editing')]"))
+        click(wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, "#pick"))))
+        wait.until(lambda d: "result loaded" in status(d))
         shot = Path(__file__).resolve().parents[1] / "outputs" / "app-e2e.png"
         shot.parent.mkdir(exist_ok=True)
         driver.save_screenshot(str(shot))  # looked at by people: outputs/app-e2e.png

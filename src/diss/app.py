@@ -360,7 +360,7 @@ def build(app: DissApp):
         return run
 
     def _upload(label: str, elem_id: str):
-        return gr.File(label=label, file_types=["image"], elem_id=elem_id, height=90)
+        return gr.File(label=label, file_types=["image"], elem_id=elem_id, height=120)
 
     with gr.Blocks(title="diss — sketch + strokes → image", analytics_enabled=False) as blocks:
         gr.Markdown("## diss — draw a sketch and colour strokes, turn the dials, generate")
