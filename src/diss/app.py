@@ -359,38 +359,31 @@ def build(app: DissApp):
 
         return run
 
+    def _canvas(**kw):
+        """A fixed-size drawing canvas without upload or crop tools, sending lossless PNG."""
+        common = dict(type="numpy", sources=(), transforms=(), canvas_size=(CANVAS, CANVAS), fixed_canvas=True)
+        return gr.ImageEditor(**common, format="png", **kw)
+
     def _upload(label: str, elem_id: str):
         return gr.File(label=label, file_types=["image"], elem_id=elem_id, height=120)
 
     with gr.Blocks(title="diss — sketch + strokes → image", analytics_enabled=False) as blocks:
         gr.Markdown("## diss — draw a sketch and colour strokes, turn the dials, generate")
         with gr.Row():
-            sketch = gr.ImageEditor(
+            sketch = _canvas(
                 value=blank_canvas(),
                 label="sketch (black pen)",
                 elem_id="sketch",
                 image_mode="RGB",
-                type="numpy",
-                sources=(),
-                transforms=(),
-                canvas_size=(CANVAS, CANVAS),
-                fixed_canvas=True,
-                format="png",
                 layers=False,
                 brush=gr.Brush(colors=["#000000"], default_color="#000000", color_mode="fixed", default_size=3),
                 eraser=gr.Eraser(default_size=12),
             )
-            stroke = gr.ImageEditor(
+            stroke = _canvas(
                 value=blank_canvas(),
                 label="colour strokes (white = free)",
                 elem_id="stroke",
                 image_mode="RGBA",
-                type="numpy",
-                sources=(),
-                transforms=(),
-                canvas_size=(CANVAS, CANVAS),
-                fixed_canvas=True,
-                format="png",
                 layers=gr.LayerOptions(layers=["strokes"], allow_additional_layers=False),
                 brush=gr.Brush(colors=palette, default_color=palette[0], color_mode="defaults", default_size=14),
                 eraser=gr.Eraser(default_size=16),
@@ -419,17 +412,11 @@ def build(app: DissApp):
         status = gr.Textbox(label="status", interactive=False, elem_id="status")
         with gr.Accordion("Local editing: paint a mask over a photo or a result, regenerate only there", open=False):
             with gr.Row():
-                edit_canvas = gr.ImageEditor(
+                edit_canvas = _canvas(
                     value=None,
                     label="image + mask (paint the region to regenerate)",
                     elem_id="edit",
                     image_mode="RGBA",
-                    type="numpy",
-                    sources=(),
-                    transforms=(),
-                    canvas_size=(CANVAS, CANVAS),
-                    fixed_canvas=True,
-                    format="png",
                     layers=gr.LayerOptions(layers=["mask"], allow_additional_layers=False),
                     brush=gr.Brush(colors=["#ff00ff"], default_color="#ff00ff", color_mode="fixed", default_size=24),
                     eraser=gr.Eraser(default_size=24),
