@@ -43,7 +43,7 @@ def run(pipe, *args, **kw):
 
 def test_zero_scales_equal_the_unconditional_output(pipe, drawing):
     a = run(pipe, *drawing, sketch_guidance_scale=0.0, stroke_guidance_scale=0.0, realism=None, generator=gens(1))
-    b = run(pipe, None, None, generator=gens(1))  # no drawing: realism has no reference and does not apply
+    b = run(pipe, None, None, generator=gens(1))  # no strokes: realism has no reference and does not apply
     assert torch.allclose(a, b, atol=1e-5)
 
 
@@ -104,6 +104,12 @@ def test_all_black_mask_returns_the_input_image(pipe, drawing):
         *drawing, image=img, mask=np.zeros((SIZE, SIZE)), num_inference_steps=3, output_type="np", progress=False
     ).images
     assert (out[0] == img).all()
+
+
+def test_realism_needs_strokes_and_leaves_sketch_only_generation_alone(pipe, drawing):
+    a = run(pipe, drawing[0], None, realism=0.0, generator=gens(1))
+    b = run(pipe, drawing[0], None, realism=None, generator=gens(1))
+    assert torch.equal(a, b)  # a sketch has no colours to keep: a white reference would only wash the image out
 
 
 def test_low_realism_follows_the_reference_more_closely(pipe, drawing):

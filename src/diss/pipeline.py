@@ -127,7 +127,8 @@ class DiSSPipeline(DiffusionPipeline):
     ):
         """Generate ``num_images`` images. Each input is one image for all, or a list with one per image (batches of
         different drawings in one call). A missing sketch or stroke means Φ for that condition; ``realism`` in
-        [0, 1] (None: off; default 1) swaps low frequencies with the strokes-and-sketch reference (``realism_mode``
+        [0, 1] (None: off; default 1; no effect without strokes) swaps low frequencies with the strokes-and-sketch
+        reference (``realism_mode``
         "lowpass", the paper's, or "x0", on the predicted x̂₀); ``image`` + ``mask`` (white = regenerate) edits locally.
         ``precision`` "auto" runs the U-Net in bf16 autocast where the hardware has bf16 units, else fp32; the
         sampler's arithmetic stays fp32 either way."""
@@ -155,7 +156,7 @@ class DiSSPipeline(DiffusionPipeline):
             if not isinstance(realism, (int, float)) or not math.isfinite(realism):
                 raise DissError(f"realism must be a number in [0, 1] or None, not {realism}")
             side = lowpass_side(realism, size, realism_k)
-        if realism is not None and (sk is not None or st is not None):  # without a drawing there is no reference
+        if realism is not None and st is not None:  # the low frequencies come from the strokes: none, no realism
             reference = combined_reference(sk, st)
             if realism_mode == "lowpass":
                 hooks.append(lowpass_hook(reference, scheduler, side, generator))
