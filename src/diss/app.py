@@ -255,6 +255,11 @@ class DissApp:
             yield _no_change(), f"error: {e}"
             return
         sketch, stroke, note = self._drawing(sketch_canvas, stroke_canvas)
+        make = self._images(sketch, stroke, kw, seed, num, "seed")
+        yield from self._run(make, kw["num_inference_steps"], f"{note}seed {seed}")
+
+    def _images(self, sketch, stroke, kw: dict, seed: int, num: int, caption: str, **extra):
+        """The job making ``num`` images with seeds seed, seed + 1, …, captioned "{caption} {seed}"."""
 
         def make(callback):
             import torch
@@ -267,10 +272,11 @@ class DissApp:
                 output_type="np",
                 callback_on_step_end=callback,
                 **kw,
+                **extra,
             )
-            return [(img, f"seed {seed + i}") for i, img in enumerate(out.images)]
+            return [(img, f"{caption} {seed + i}") for i, img in enumerate(out.images)]
 
-        yield from self._run(make, kw["num_inference_steps"], f"{note}seed {seed}")
+        return make
 
     def sweep(self, sketch_canvas, stroke_canvas, *dials):
         """One image per realism value 0 → 1, the same seed; yields (gallery items, status)."""
@@ -285,14 +291,14 @@ class DissApp:
         def make(callback):
             import torch
 
-            results = []
-            for r in REALISM_SWEEP:
+            results, steps = [], kw["num_inference_steps"]
+            for k, r in enumerate(REALISM_SWEEP):
                 out = self.pipe(
                     sketch,
                     stroke,
                     generator=[torch.Generator().manual_seed(seed)],
                     output_type="np",
-                    callback_on_step_end=callback,
+                    callback_on_step_end=lambda p, i, t, d, k=k: callback(p, k * steps + i, t, d),  # steps of all
                     **{**kw, "realism": r},
                 )
                 results.append((out.images[0], f"realism {r:g}"))
@@ -315,23 +321,7 @@ class DissApp:
             return
         image = _on_white(image)
         sketch, stroke, _ = self._drawing(sketch_canvas, stroke_canvas)
-
-        def make(callback):
-            import torch
-
-            out = self.pipe(
-                sketch,
-                stroke,
-                image=image,
-                mask=mask,
-                num_images=num,
-                generator=[torch.Generator().manual_seed(seed + i) for i in range(num)],
-                output_type="np",
-                callback_on_step_end=callback,
-                **kw,
-            )
-            return [(img, f"edited, seed {seed + i}") for i, img in enumerate(out.images)]
-
+        make = self._images(sketch, stroke, kw, seed, num, "edited, seed", image=image, mask=mask)
         yield from self._run(make, kw["num_inference_steps"], f"local edit, seed {seed}")
 
     def upload_edit_image(self, path):
