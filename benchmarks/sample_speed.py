@@ -1,0 +1,95 @@
+"""Sampling speed: diss' pipeline vs the original DiSS procedure, same net, same machine, same run.
+
+The original procedure, re-implemented here as its code runs: DDPM respaced to 250 steps, the three guidance branches
+as three sequential U-Net calls per step, batch 1, fp32, contiguous memory. Ours: DiSSPipeline with its defaults (and
+DPM-Solver++ 20 steps), one batched forward for the branches, bf16 autocast where the CPU has it, channels_last.
+The speed-up ratio is printed last. (Equal-quality step counts from FID are [7/8]'s study; this measures time only.)
+
+    python benchmarks/sample_speed.py [--model DIR] [--images 4] [--original-images 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from diffusers import DDPMScheduler
+
+from diss import defaults
+from diss.conventions import SHIPPED_MODEL, to_model
+from diss.data.inputs import prepare_sketch, prepare_stroke
+from diss.demo import load_example
+from diss.model import model_input
+from diss.pipeline import DiSSPipeline
+
+
+@torch.no_grad()
+def original_procedure(pipe: DiSSPipeline, sketch, stroke, steps: int = 250, seed: int = 0) -> torch.Tensor:
+    """One image as the original code makes it: DDPM (respaced), three sequential U-Net calls per step, fp32."""
+    unet = pipe.unet.to(memory_format=torch.contiguous_format)
+    size = pipe.size
+    sk = to_model(prepare_sketch(sketch, size))[None]  # (1, 1, S, S)
+    st = to_model(prepare_stroke(stroke, size))[None]  # (1, 3, S, S)
+    phi_sk, phi_st = torch.zeros_like(sk), torch.zeros_like(st)
+    scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
+    scheduler.set_timesteps(steps)
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn((1, 3, size, size), generator=g)
+    s_sk, s_st = defaults.SKETCH_GUIDANCE_SCALE, defaults.STROKE_GUIDANCE_SCALE
+    for t in scheduler.timesteps:
+        tt = t.reshape(1)
+        e_u = unet(model_input(x, phi_sk, phi_st), tt).sample
+        e_sk = unet(model_input(x, sk, phi_st), tt).sample
+        e_st = unet(model_input(x, phi_sk, st), tt).sample
+        eps = e_u + s_sk * (e_sk - e_u) + s_st * (e_st - e_u)
+        x = scheduler.step(eps, t, x, generator=g).prev_sample
+    pipe.unet.to(memory_format=torch.channels_last)
+    return x
+
+
+def timed(fn) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(SHIPPED_MODEL))
+    parser.add_argument("--images", type=int, default=4, help="images per setting of ours")
+    parser.add_argument("--original-images", type=int, default=1)
+    args = parser.parse_args()
+    pipe = DiSSPipeline.from_pretrained(args.model)
+    sketch, stroke = load_example("daisy")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, model {args.model}, {pipe.size}px")
+
+    def ours(n: int, **kw):
+        gens = [torch.Generator().manual_seed(i) for i in range(n)]
+        return lambda: pipe(sketch, stroke, num_images=n, generator=gens, output_type="np", progress=False, **kw)
+
+    ours(1, num_inference_steps=2)()  # warm-up
+    settings = {
+        "ours, defaults (DDIM 50, realism 1), batch 1": (ours(1), 1),
+        f"ours, defaults, batch {args.images}": (ours(args.images), args.images),
+        "ours, DPM-Solver++ 20, batch 1": (ours(1, sampler="dpm++", num_inference_steps=20), 1),
+        f"ours, DPM-Solver++ 20, batch {args.images}": (
+            ours(args.images, sampler="dpm++", num_inference_steps=20),
+            args.images,
+        ),
+    }
+    per_image = {}
+    for name, (fn, n) in settings.items():
+        per_image[name] = timed(fn) / n
+        print(f"{name:<48} {per_image[name]:7.2f} s/image  {1 / per_image[name]:6.2f} img/s")
+    original = sum(
+        timed(lambda i=i: original_procedure(pipe, sketch, stroke, seed=i)) for i in range(args.original_images)
+    )
+    original /= args.original_images
+    print(f"{'original: DDPM 250, 3 sequential calls, fp32, batch 1':<48} {original:7.2f} s/image")
+    for name, t in per_image.items():
+        print(f"speed-up vs original, {name}: {original / t:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
