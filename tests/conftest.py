@@ -91,3 +91,18 @@ def odd_but_valid_files(rgb: np.ndarray) -> dict[str, bytes]:
         "exif_rotated.jpg": _encode(Image.fromarray(rgb), "JPEG", quality=95, exif=exif.tobytes()),
         "animated.gif": gif.getvalue(),
     }
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A model folder holding a seeded, untrained tiny U-Net at 32 px (fast; for the plumbing, not the pictures)."""
+    import torch
+
+    from diss.diffusion import make_scheduler
+    from diss.model import build_unet, preset
+    from diss.pipeline import DiSSPipeline
+
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("tiny-model")
+    DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_scheduler()).save_pretrained(folder)
+    return folder

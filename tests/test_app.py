@@ -9,15 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from diss.app import AppConfig, DissApp, flatten, launch, painted_mask
 from diss.conventions import SHIPPED_MODEL
-from diss.diffusion import make_scheduler
 from diss.errors import DissError
-from diss.model import build_unet, preset
-from diss.pipeline import DiSSPipeline
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
@@ -30,14 +26,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_scheduler()).save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="module")

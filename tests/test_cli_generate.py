@@ -2,21 +2,14 @@
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from diss.cli import main
-from diss.diffusion import make_scheduler
-from diss.model import build_unet, preset
-from diss.pipeline import DiSSPipeline
 
 
-@pytest.fixture(scope="module")
-def model(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("model")
-    DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_scheduler()).save_pretrained(folder)
-    return folder
+@pytest.fixture
+def model(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture
