@@ -440,7 +440,10 @@ def build(app: DissApp):
         def pick_result(path):
             if not path:
                 return gr.update(), "select a result in the gallery first"
-            return canvas_value(np.asarray(_load_result(path))), "result loaded: paint the region to regenerate"
+            try:
+                return app.upload_edit_image(path)[0], "result loaded: paint the region to regenerate"
+            except DissError as e:  # the result left Gradio's cache
+                return gr.update(), f"error: {e}"
 
         pick.click(pick_result, selected, [edit_canvas, status], api_name=False)
         blocks.queue(default_concurrency_limit=c.concurrency, max_size=c.max_queue)
@@ -451,13 +454,6 @@ def _no_change():
     import gradio as gr
 
     return gr.update()
-
-
-def _load_result(path: str) -> np.ndarray:
-    """A gallery image the app itself wrote (Gradio's cache), decoded safely."""
-    from diss.data.images import load_image
-
-    return load_image(path)
 
 
 def launch(config: AppConfig, block: bool = True):
