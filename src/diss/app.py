@@ -432,7 +432,13 @@ def build(app: DissApp):
         edit_file.upload(guarded(app.upload_edit_image, 2), edit_file, [edit_canvas, status], api_name="upload_edit")
 
         def on_select(evt: gr.SelectData):
-            return evt.value["image"]["path"] if isinstance(evt.value, dict) else None
+            """The selected result's file; the path comes from the page, so only files in Gradio's own cache (where
+            the gallery's results live) are taken: never a server path a client names."""
+            try:
+                path = evt.value["image"]["path"]
+            except (TypeError, KeyError):
+                return None
+            return path if isinstance(path, str) and in_cache(path, blocks.GRADIO_CACHE) else None
 
         on_select.__annotations__ = {"evt": gr.SelectData}  # a real class: this module's annotations are strings
         gallery.select(on_select, None, selected, api_name=False)
@@ -448,6 +454,15 @@ def build(app: DissApp):
         pick.click(pick_result, selected, [edit_canvas, status], api_name=False)
         blocks.queue(default_concurrency_limit=c.concurrency, max_size=c.max_queue)
     return blocks
+
+
+def in_cache(path: str, cache: str) -> bool:
+    """Whether ``path`` (after resolving links and ..) is a file inside the folder ``cache``."""
+    try:
+        target = Path(path).resolve(strict=True)
+        return target.is_file() and target.is_relative_to(Path(cache).resolve())
+    except (OSError, RuntimeError, ValueError):
+        return False
 
 
 def _no_change():

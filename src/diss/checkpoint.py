@@ -61,6 +61,20 @@ def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
 
 
+def _fsync(path: Path) -> None:
+    """Flush a file or a folder entry to disk (folders cannot be opened for syncing on some systems: skipped)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def save_checkpoint(run: str | os.PathLike, ckpt: Checkpoint, keep: int = 3) -> Path:
     """Write ``ckpt`` atomically under ``run/checkpoints`` and delete all but the newest ``keep``."""
     folder = Path(run) / "checkpoints"
@@ -70,10 +84,10 @@ def save_checkpoint(run: str | os.PathLike, ckpt: Checkpoint, keep: int = 3) -> 
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir()
-        save_file(_cpu(ckpt.model), tmp / "model.safetensors")
-        save_file(_cpu(ckpt.ema), tmp / "ema.safetensors")
         opt_tensors, opt_meta = _flatten_optimizer(ckpt.optimizer)
-        save_file(opt_tensors, tmp / "optimizer.safetensors")
+        for name, tensors in (("model", _cpu(ckpt.model)), ("ema", _cpu(ckpt.ema)), ("optimizer", opt_tensors)):
+            save_file(tensors, tmp / f"{name}.safetensors")
+            _fsync(tmp / f"{name}.safetensors")  # on disk before state.json says the checkpoint is complete
         state = {"format": FORMAT, "version": VERSION, "step": ckpt.step, "optimizer": opt_meta, **ckpt.state}
         with open(tmp / "state.json", "w", encoding="utf-8") as f:  # written last: its presence marks completeness
             json.dump(state, f, indent=1)
@@ -82,6 +96,7 @@ def save_checkpoint(run: str | os.PathLike, ckpt: Checkpoint, keep: int = 3) -> 
         if final.exists():
             shutil.rmtree(final)
         os.rename(tmp, final)
+        _fsync(folder)  # the rename itself survives a crash
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise DissError(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -10,6 +11,40 @@ from pathlib import Path
 from diss import __version__, defaults
 from diss.conventions import SHIPPED_MODEL
 from diss.errors import DissError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with diss' error style: one line naming what was wrong and where to look, exit code 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+MAX_STEPS = 10_000
+
+
+def _steps(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"{text} steps is more than the {MAX_STEPS:,} a sampler can take")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+    return value
 
 
 def _unit_float(text: str) -> float:
@@ -159,13 +194,18 @@ SWEEPABLE = {"realism": "realism", "sketch-scale": "sketch_guidance_scale", "str
 
 
 def _scale_arg(text: str):
-    """A guidance scale: a number, or the path of a grayscale map (white = the full scale... 1, black = 0)."""
+    """A guidance scale: a number in [0, MAX_GUIDANCE_SCALE], or the path of a grayscale map (white = 1, black = 0)."""
+    from diss.pipeline import MAX_GUIDANCE_SCALE
+
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
         if not Path(text).is_file():
             raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor an image file") from None
         return Path(text)
+    if not 0.0 <= value <= MAX_GUIDANCE_SCALE:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text} is outside [0, {MAX_GUIDANCE_SCALE:g}]")
+    return value
 
 
 def _realism_arg(text: str):
@@ -347,7 +387,7 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--realism-mode", default="lowpass", choices=["lowpass", "x0"])
     p.add_argument("--sampler", default=defaults.SAMPLER, choices=["ddpm", "ddim", "dpm++"])
-    p.add_argument("--steps", type=_positive_int, default=defaults.STEPS)
+    p.add_argument("--steps", type=_steps, default=defaults.STEPS, help="sampling steps, 1 to 10,000")
     p.add_argument("--num", type=_positive_int, default=1, help="images per input (a grid when > 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", type=_sweep_arg, metavar="NAME=V1,V2", help="e.g. realism=0,0.5,1: a labelled grid")
@@ -401,7 +441,9 @@ def cmd_evaluate(args) -> int:
         steps=args.steps,
         seed=args.seed,
         batch_size=args.batch_size,
+        realism=args.realism,
         studies=tuple(args.studies),
+        **({"step_values": tuple(args.step_values)} if args.step_values else {}),
     )
     if not Path(args.data).is_dir():
         raise DissError(f"photo folder {args.data} does not exist")
@@ -442,17 +484,17 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="per process and micro-step")
     p.add_argument("--grad-accum", type=_positive_int, default=d.grad_accum)
-    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr", type=_finite_float, default=d.lr)
     p.add_argument("--lr-schedule", default=d.lr_schedule, choices=["constant", "cosine"])
     p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--grad-clip", type=float, default=d.grad_clip)
-    p.add_argument("--ema-decay", type=float, default=d.ema_decay)
+    p.add_argument("--weight-decay", type=_finite_float, default=d.weight_decay)
+    p.add_argument("--grad-clip", type=_finite_float, default=d.grad_clip)
+    p.add_argument("--ema-decay", type=_finite_float, default=d.ema_decay)
     p.add_argument(
         "--schedule", dest="beta_schedule", default=d.beta_schedule, choices=["linear", "cosine"], help="noise schedule"
     )
     p.add_argument("--learned-variance", action="store_true", help="6-channel output, L_simple + λ·L_vlb")
-    p.add_argument("--vlb-weight", type=float, default=d.vlb_weight)
+    p.add_argument("--vlb-weight", type=_finite_float, default=d.vlb_weight)
     p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
     p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
     p.add_argument("--compile", action="store_true", help="torch.compile the U-Net (pays off on GPUs)")
@@ -466,7 +508,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--init", metavar="RUN", help="start from the EMA weights of another run (e.g. stage 1)")
     p.add_argument(
         "--time-limit",
-        type=float,
+        type=_finite_float,
         metavar="MIN",
         help="fit the run into MIN minutes: the speed is measured early and --max-steps shortened to fit",
     )
@@ -475,7 +517,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="diss", description="Sketch + colour strokes → realistic images (DiSS).")
+    parser = _Parser(prog="diss", description="Sketch + colour strokes → realistic images (DiSS).")
     parser.add_argument("--version", action="version", version=f"diss {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -518,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="realism sweep, scale grid and local editing on the shipped model (offline)")
     p.add_argument("--out", default=DEMO_OUT, metavar="DIR", help="folder for the PNG grids (default %(default)s)")
     p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
-    p.add_argument("--steps", type=_positive_int, default=20, help="DPM-Solver++ steps (default 20)")
+    p.add_argument("--steps", type=_steps, default=20, help="DPM-Solver++ steps (default 20)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
@@ -527,9 +569,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     p.add_argument("--port", type=_positive_int, default=7860)
-    p.add_argument("--max-upload-mb", type=float, default=10.0, metavar="MB", help="largest upload (default 10)")
+    p.add_argument(
+        "--max-upload-mb", type=_positive_float, default=10.0, metavar="MB", help="largest upload (default 10)"
+    )
     p.add_argument("--queue", type=_positive_int, default=16, help="jobs that may wait (default 16)")
-    p.add_argument("--timeout", type=float, default=300.0, metavar="S", help="stop a job after S seconds (default 300)")
+    p.add_argument(
+        "--timeout", type=_positive_float, default=300.0, metavar="S", help="stop a job after S seconds (default 300)"
+    )
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("evaluate", help="FID/KID, sketch F1, stroke error, trade-off studies, SDEdit baseline")
@@ -538,11 +584,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="REPORT_DIR")
     p.add_argument("--num", type=_positive_int, default=64, help="photos evaluated (default 64)")
     p.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpm++"])
-    p.add_argument("--steps", type=_positive_int, default=25)
+    p.add_argument("--steps", type=_steps, default=25)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=16)
     studies = ["base", "realism", "scales", "realism_mode", "steps", "sdedit"]  # = diss.evaluate.STUDIES
     p.add_argument("--studies", nargs="+", default=studies, choices=studies)
+    p.add_argument(
+        "--realism", type=_unit_float, default=None, help="realism of the base and steps settings (default off)"
+    )
+    p.add_argument(
+        "--step-values",
+        type=_positive_int,
+        nargs="+",
+        metavar="N",
+        help="DDIM / DPM-Solver++ step counts of the steps study (default 10 15 20 30 50; the reference is DDPM 250)",
+    )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

@@ -51,7 +51,10 @@ class EvalConfig:
     studies: tuple[str, ...] = STUDIES
     realism_values: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     scale_values: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
-    step_values: tuple[int, ...] = (10, 25, 50)
+    step_values: tuple[int, ...] = (10, 15, 20, 30, 50)
+    step_samplers: tuple[str, ...] = ("ddim", "dpm++")
+    step_reference: tuple[str, int] = ("ddpm", 250)  # the original procedure's sampler: the quality to keep
+    step_tolerance: float = 0.05  # "equal quality": FID at most 5% above the reference's
     sdedit_t0: tuple[float, ...] = (0.3, 0.5, 0.7)
     diversity_inputs: int = 8
     diversity_samples: int = 4
@@ -103,15 +106,16 @@ def _settings(cfg: EvalConfig) -> dict[str, dict]:
                     "value": [a, b],
                 }
     if "steps" in cfg.studies:
-        for sampler in ("ddpm", "ddim", "dpm++"):
-            for n in cfg.step_values:
-                out[f"steps_{sampler}_{n}"] = {
-                    **base,
-                    "sampler": sampler,
-                    "num_inference_steps": n,
-                    "study": "steps",
-                    "value": [sampler, n],
-                }
+        ref_sampler, ref_steps = cfg.step_reference
+        grid = [(ref_sampler, int(ref_steps))] + [(s, n) for s in cfg.step_samplers for n in cfg.step_values]
+        for sampler, n in grid:
+            out[f"steps_{sampler}_{n}"] = {
+                **base,
+                "sampler": sampler,
+                "num_inference_steps": n,
+                "study": "steps",
+                "value": [sampler, n],
+            }
     if "sdedit" in cfg.studies:
         for t0 in cfg.sdedit_t0:
             out[f"sdedit_{t0:g}"] = {**base, "sdedit": t0, "study": "sdedit", "value": t0}
@@ -231,6 +235,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         metrics["diversity"] = float(np.mean([diversity(f) for f in feats]))
         base = metrics["settings"]["base"]
         metrics.update({key: base[key] for key in ("fid", "kid", "sketch_f1", "stroke_error")})
+    if "steps" in cfg.studies:
+        metrics["equal_quality"] = equal_quality(metrics["settings"], cfg)
     if "sdedit" in cfg.studies:
         metrics["sdedit"] = {k: v for k, v in metrics["settings"].items() if v["study"] == "sdedit"}
     tmp = out / ".metrics.json.tmp"
@@ -240,6 +246,22 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     write_grid(out, real, sketches, strokes, samples_dir, settings)
     write_report(metrics, out, plots)
     return metrics
+
+
+def equal_quality(settings: dict, cfg: EvalConfig) -> dict:
+    """Per sampler, the fewest steps whose FID is at most ``step_tolerance`` above the reference (DDPM 250)'s."""
+    ref_sampler, ref_steps = cfg.step_reference
+    ref = settings[f"steps_{ref_sampler}_{int(ref_steps)}"]["fid"]
+    limit = ref * (1.0 + cfg.step_tolerance)
+    result: dict = {"reference": [ref_sampler, int(ref_steps)], "reference_fid": ref, "fid_limit": limit}
+    for sampler in cfg.step_samplers:
+        ok = sorted(
+            v["value"][1]
+            for v in settings.values()
+            if v["study"] == "steps" and v["value"][0] == sampler and v["fid"] <= limit
+        )
+        result[sampler] = ok[0] if ok else None  # None: no tried step count reached the reference's quality
+    return result
 
 
 def write_plots(metrics: dict, out: Path) -> list[str]:
@@ -300,14 +322,21 @@ def write_plots(metrics: dict, out: Path) -> list[str]:
         made.append("scales_grid.png")
     steps = [v for v in s.values() if v["study"] == "steps"]
     if steps:
-        fig, ax = plt.subplots(figsize=(5, 4))
+        fig, ax = plt.subplots(figsize=(6, 4))
+        eq = metrics.get("equal_quality", {})
         for sampler in ("ddpm", "ddim", "dpm++"):
             pts = sorted((v["value"][1], v["fid"]) for v in steps if v["value"][0] == sampler)
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=sampler)
+            if len(pts) > 1:
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=sampler)
+        if eq:
+            ref_sampler, ref_steps = eq["reference"]
+            ax.plot([ref_steps], [eq["reference_fid"]], "k*", ms=10, label=f"{ref_sampler} {ref_steps} (reference)")
+            ax.axhline(eq["fid_limit"], color="k", ls="--", lw=0.8, label="reference + 5%")
+            ax.set_xscale("log")
         ax.axhline(metrics["fid_floor"], color="gray", ls=":", label="floor")
-        ax.set_xlabel("steps")
+        ax.set_xlabel("sampling steps")
         ax.set_ylabel(f"FID (N={metrics['n']})")
-        ax.legend()
+        ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out / "fid_vs_steps.png", dpi=110)
         plt.close(fig)
@@ -339,6 +368,18 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
             f"Diversity (mean pairwise cosine distance of Inception features, "
             f"{metrics['config']['diversity_samples']} samples × {metrics['config']['diversity_inputs']} inputs):"
             f" {metrics['diversity']:.4f}",
+            "",
+        ]
+    if "equal_quality" in metrics:
+        eq = metrics["equal_quality"]
+        found = ", ".join(
+            f"{k} {v if v is not None else 'none tried'}"
+            for k, v in eq.items()
+            if k not in ("reference", "reference_fid", "fid_limit")
+        )
+        lines += [
+            f"Equal quality: fewest steps with FID ≤ {eq['fid_limit']:.2f} (reference {eq['reference'][0]} "
+            f"{eq['reference'][1]} steps: FID {eq['reference_fid']:.2f}, + 5%): {found}.",
             "",
         ]
     lines += [

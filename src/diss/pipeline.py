@@ -3,6 +3,7 @@ images out, with the three dials: sketch_guidance_scale, stroke_guidance_scale a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from diss.realism import combined_reference, lowpass_hook, lowpass_side, x0_lowp
 from diss.sampling import sample
 
 SAMPLERS = ("ddpm", "ddim", "dpm++")
+MAX_GUIDANCE_SCALE = 100.0  # far past any useful value (the paper uses ≤ 5); larger ones only overflow
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+_UNET_BLOCKS = {"DownBlock2D", "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D"}
 REALISM_MODES = ("lowpass", "x0")
 
 
@@ -37,12 +41,12 @@ class DiSSPipelineOutput(BaseOutput):
 def _scale(value, name: str, size: int, n: int):
     """A guidance scale: a finite number ≥ 0, or a grayscale map (path, PIL, array) → (n, 1, size, size) in [0, max]."""
     if isinstance(value, (int, float)):
-        if not math.isfinite(value) or value < 0:
-            raise DissError(f"{name} must be a finite number ≥ 0, not {value}")
+        if not 0 <= value <= MAX_GUIDANCE_SCALE:  # also refuses nan
+            raise DissError(f"{name} must be a number in [0, {MAX_GUIDANCE_SCALE:g}], not {value}")
         return float(value)
     if isinstance(value, torch.Tensor) and value.ndim <= 1:
-        if not torch.isfinite(value).all() or (value < 0).any():
-            raise DissError(f"{name} must be finite and ≥ 0")
+        if not torch.isfinite(value).all() or (value < 0).any() or (value > MAX_GUIDANCE_SCALE).any():
+            raise DissError(f"{name} must lie in [0, {MAX_GUIDANCE_SCALE:g}]")
         return value.float()
     gray = to_rgb_array(value, name).mean(axis=2)  # a spatial map: white = 1, black = 0
     m = torch.from_numpy(resize(gray.astype(np.float32) / 255.0, size)).float()
@@ -60,6 +64,81 @@ def _batch(value, prepare, size: int, n: int, what: str, device) -> torch.Tensor
     return to_model(prepare(value, size)).expand(n, -1, -1, -1).to(device)
 
 
+def read_json(path: Path) -> dict:
+    """A JSON object from a model folder (parsed as data, never executed); DissError when missing or malformed."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DissError(f"{path} is missing: the model folder is incomplete") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DissError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise DissError(f"{path} must hold a JSON object, not {type(value).__name__}")
+    return value
+
+
+def check_unet_config(cfg: dict, folder: Path) -> None:
+    """Refuse U-Net configs that are not a DiSS model or would build an absurd network (e.g. a tampered file asking
+    for millions of channels, which would exhaust memory before any weight is read)."""
+
+    def bad(why: str):
+        raise DissError(f"{folder / 'unet' / 'config.json'}: {why}; this is not a diss model (re-export it)")
+
+    def small_int(key: str, lo: int, hi: int) -> int:
+        v = cfg.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            bad(f"{key} must be a whole number in [{lo}, {hi}], not {v!r}")
+        return v
+
+    if cfg.get("_class_name") != "UNet2DModel":
+        bad(f"_class_name is {cfg.get('_class_name')!r}, not 'UNet2DModel'")
+    if cfg.get("in_channels") != 7:
+        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not 7 (image + sketch + strokes)")
+    if cfg.get("out_channels") not in (3, 6):
+        bad(f"out_channels is {cfg.get('out_channels')!r}, not 3 or 6")
+    size = cfg.get("sample_size")
+    size = size[0] if isinstance(size, list) and len(size) == 2 and size[0] == size[1] else size
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024 or size % 8:
+        bad(f"sample_size must be a multiple of 8 in [8, 1024], not {cfg.get('sample_size')!r}")
+    small_int("layers_per_block", 1, 8)
+    small_int("norm_num_groups", 1, 256)
+    channels, down, up = cfg.get("block_out_channels"), cfg.get("down_block_types"), cfg.get("up_block_types")
+    if not isinstance(channels, list) or not 1 <= len(channels) <= 6:
+        bad("block_out_channels must be a list of 1 to 6 numbers")
+    if any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 2048 for c in channels):
+        bad(f"block_out_channels must be whole numbers in [1, 2048], not {channels!r}")
+    for name, blocks in (("down_block_types", down), ("up_block_types", up)):
+        if not isinstance(blocks, list) or len(blocks) != len(channels) or not set(blocks) <= _UNET_BLOCKS:
+            bad(f"{name} must list {len(channels)} of {', '.join(sorted(_UNET_BLOCKS))}")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checksums(folder: Path) -> None:
+    """Compare the files listed in diss.json's "sha256" with their sums: a truncated or altered file is refused."""
+    meta_path = folder / "diss.json"
+    if not meta_path.is_file():
+        return  # a plain diffusers folder: the safetensors parser is the check
+    sums = read_json(meta_path).get("sha256", {})
+    if not isinstance(sums, dict):
+        raise DissError(f"{meta_path}: 'sha256' must map file names to sums")
+    for name, expected in sums.items():
+        target = (folder / str(name)).resolve()
+        if not target.is_relative_to(folder.resolve()) or not target.is_file():
+            raise DissError(f"{folder}: {name} listed in diss.json is missing")
+        if sha256_file(target) != expected:
+            raise DissError(
+                f"{folder / name} does not match its SHA-256 in diss.json: the file is damaged or was altered; "
+                "restore it (e.g. git checkout, or export the model again)"
+            )
+
+
 class DiSSPipeline(DiffusionPipeline):
     """Sketch + colour strokes → images (DiSS). Components: ``unet`` (UNet2DModel, 7 channels in), ``scheduler``."""
 
@@ -69,22 +148,24 @@ class DiSSPipeline(DiffusionPipeline):
 
     @classmethod
     def from_pretrained(cls, path, **kwargs) -> DiSSPipeline:
-        """Load a local model folder (safetensors only; pickled weights are refused)."""
+        """Load a local model folder: configs parsed as JSON and checked, weights from safetensors only (pickled
+        weights are refused, never opened), and checked against the SHA-256 sums in diss.json when it lists them."""
         folder = Path(path)
         if not (folder / "model_index.json").is_file() or not (folder / "unet").is_dir():
             raise DissError(f"{folder} is not a diss model folder (no model_index.json and unet/)")
         weights = list((folder / "unet").glob("*.safetensors"))
         if not weights:
-            pickled = [p.name for p in (folder / "unet").iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt")]
+            pickled = [p.name for p in (folder / "unet").iterdir() if p.suffix in PICKLE_SUFFIXES]
             extra = f" (found {', '.join(pickled)}: pickled weights are never loaded)" if pickled else ""
             raise DissError(f"{folder / 'unet'} holds no .safetensors weights{extra}")
+        check_unet_config(read_json(folder / "unet" / "config.json"), folder)
+        read_json(folder / "scheduler" / "scheduler_config.json")
+        verify_checksums(folder)
         try:
             unet = UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True, torch_dtype=torch.float32)
             scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
-        except (OSError, ValueError, RuntimeError, KeyError, json.JSONDecodeError) as e:
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, json.JSONDecodeError) as e:
             raise DissError(f"{folder} holds a damaged or foreign model ({str(e).splitlines()[0][:200]})") from None
-        if unet.config.in_channels != 7:
-            raise DissError(f"{folder} is not a DiSS model (its U-Net takes {unet.config.in_channels} channels, not 7)")
         unet = unet.eval().to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
         return cls(unet=unet, scheduler=scheduler)
 
@@ -181,6 +262,8 @@ class DiSSPipeline(DiffusionPipeline):
             noise = torch.randn(shape, generator=generator)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             x0 = sample(denoiser, scheduler, noise.to(device), num_inference_steps, generator, hooks, progress=progress)
+        if not torch.isfinite(x0).all():  # never hand out an image made of NaNs
+            raise DissError("sampling diverged (the model produced NaN or infinite values); lower the guidance scales")
         if output_type == "pt":
             images = x0
         else:

@@ -87,6 +87,12 @@ class TrainConfig:
             raise DissError("--lr must be a positive number")
         if not 0.0 <= self.ema_decay < 1.0:
             raise DissError("--ema-decay must lie in [0, 1)")
+        for name in ("weight_decay", "grad_clip", "vlb_weight"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise DissError(f"--{name.replace('_', '-')} must be a finite number ≥ 0, not {value}")
+        if self.warmup_steps < 0 or self.workers < 0:
+            raise DissError("--warmup-steps and --workers must be ≥ 0")
         if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit > 0):
             raise DissError("--time-limit must be a positive number of minutes")
         preset(self.preset)  # unknown preset → one clear error
@@ -585,7 +591,7 @@ def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch
 
     import diffusers
 
-    from diss.pipeline import DiSSPipeline
+    from diss.pipeline import DiSSPipeline, sha256_file
 
     run, out = Path(run), Path(out)
     ckpt = load_newest(run)
@@ -623,6 +629,8 @@ def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch
                 ).stage2_start(),
             },
         }
+        weights = sorted((tmp / "unet").glob("*.safetensors"))
+        meta["sha256"] = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in weights}  # checked on every load
         (tmp / "diss.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
         if out.exists():
             shutil.rmtree(out)
