@@ -2,16 +2,21 @@
 
 The original procedure, re-implemented here as its code runs: DDPM respaced to 250 steps, the three guidance branches
 as three sequential U-Net calls per step, batch 1, fp32, contiguous memory. Ours: DiSSPipeline with its defaults (and
-DPM-Solver++ 20 steps), one batched forward for the branches, bf16 autocast where the CPU has it, channels_last.
-The speed-up ratio is printed last. (Equal-quality step counts from FID are [7/8]'s study; this measures time only.)
+the fewest DDIM / DPM-Solver++ steps whose FID stays within 5% of 250-step DDPM, read from the metrics.json of
+``diss evaluate --studies steps``), one batched forward for the branches, bf16 autocast where the CPU has it,
+channels_last. Medians of repeated runs; the speed-up ratios are printed last.
 
-    python benchmarks/sample_speed.py [--model DIR] [--images 4] [--original-images 1]
+    diss evaluate --model pretrained/flowers-64 --data HELD_OUT --out report-steps --num 100 --studies steps --realism 1
+    python benchmarks/sample_speed.py [--model DIR] [--quality report-steps/metrics.json] [--repeats 3]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import statistics
 import time
+from pathlib import Path
 
 import torch
 from diffusers import DDPMScheduler
@@ -48,17 +53,35 @@ def original_procedure(pipe: DiSSPipeline, sketch, stroke, steps: int = 250, see
     return x
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def timed(fn, repeats: int) -> float:
+    """Median wall time of ``repeats`` runs (single runs on a shared 2-core machine vary by ±30%)."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def equal_quality_settings(path: str | None) -> dict[str, tuple[str, int]]:
+    """The fewest DDIM / DPM-Solver++ steps within 5% of DDPM 250's FID, from diss evaluate's metrics.json."""
+    if not path:
+        return {}
+    eq = json.loads(Path(path).read_text(encoding="utf-8")).get("equal_quality", {})
+    return {
+        f"ours, {sampler} {steps} (FID within 5% of DDPM 250)": (sampler, steps)
+        for sampler, steps in eq.items()
+        if sampler in ("ddim", "dpm++") and steps
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(SHIPPED_MODEL))
-    parser.add_argument("--images", type=int, default=4, help="images per setting of ours")
+    parser.add_argument("--images", type=int, default=4, help="images per batched setting of ours")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per setting of ours; the median is reported")
     parser.add_argument("--original-images", type=int, default=1)
+    parser.add_argument("--quality", metavar="METRICS_JSON", help="metrics.json of diss evaluate --studies steps")
     args = parser.parse_args()
     pipe = DiSSPipeline.from_pretrained(args.model)
     sketch, stroke = load_example("daisy")
@@ -69,24 +92,21 @@ def main() -> None:
         return lambda: pipe(sketch, stroke, num_images=n, generator=gens, output_type="np", progress=False, **kw)
 
     ours(1, num_inference_steps=2)()  # warm-up
+    default = f"{defaults.SAMPLER} {defaults.STEPS}"
     settings = {
-        "ours, defaults (DDIM 50, realism 1), batch 1": (ours(1), 1),
+        f"ours, defaults ({default}, realism 1), batch 1": (ours(1), 1),
         f"ours, defaults, batch {args.images}": (ours(args.images), args.images),
-        "ours, DPM-Solver++ 20, batch 1": (ours(1, sampler="dpm++", num_inference_steps=20), 1),
-        f"ours, DPM-Solver++ 20, batch {args.images}": (
-            ours(args.images, sampler="dpm++", num_inference_steps=20),
-            args.images,
-        ),
     }
+    for name, (sampler, steps) in equal_quality_settings(args.quality).items():
+        settings[name + ", batch 1"] = (ours(1, sampler=sampler, num_inference_steps=steps), 1)
     per_image = {}
     for name, (fn, n) in settings.items():
-        per_image[name] = timed(fn) / n
-        print(f"{name:<48} {per_image[name]:7.2f} s/image  {1 / per_image[name]:6.2f} img/s")
-    original = sum(
-        timed(lambda i=i: original_procedure(pipe, sketch, stroke, seed=i)) for i in range(args.original_images)
+        per_image[name] = timed(fn, args.repeats) / n
+        print(f"{name:<64} {per_image[name]:7.2f} s/image  {1 / per_image[name]:6.2f} img/s")
+    original = statistics.median(
+        timed(lambda i=i: original_procedure(pipe, sketch, stroke, seed=i), 1) for i in range(args.original_images)
     )
-    original /= args.original_images
-    print(f"{'original: DDPM 250, 3 sequential calls, fp32, batch 1':<48} {original:7.2f} s/image")
+    print(f"{'original: DDPM 250, 3 sequential calls, fp32, batch 1':<64} {original:7.2f} s/image")
     for name, t in per_image.items():
         print(f"speed-up vs original, {name}: {original / t:.1f}x")
 

@@ -273,3 +273,31 @@ def test_app_command_on_a_busy_port_is_one_clear_line(tiny_model, capsys):
         code = main(["app", "--model", str(tiny_model), "--port", str(port)])
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(port) in err
+
+
+def test_server_paths_from_a_client_are_refused(server, client, drawing, tmp_path):
+    """A client naming a file on the server (not one it uploaded) gets an error; the app keeps serving."""
+    import httpx
+
+    url = f"{server}gradio_api/call/upload_sketch"
+    event = httpx.post(url, json={"data": [{"path": "/etc/hostname", "meta": {"_type": "gradio.FileData"}}]}).json()
+    reply = httpx.get(f"{url}/{event['event_id']}", timeout=60).text
+    assert "event: error" in reply and "complete" not in reply
+    value, status = client.predict(handle_file(str(drawing / "sketch.png")), api_name="/upload_sketch")
+    assert "loaded" in status  # still serving
+
+
+def test_a_gallery_pick_takes_only_files_in_the_gradio_cache(tmp_path):
+    from diss.app import in_cache
+
+    cache = tmp_path / "cache"
+    (cache / "abc").mkdir(parents=True)
+    inside = cache / "abc" / "image.png"
+    inside.write_bytes(b"x")
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"x")
+    (cache / "link.png").symlink_to(outside)
+    assert in_cache(str(inside), str(cache))
+    for path in (str(outside), str(cache / "abc" / ".." / ".." / "secret.png"), str(cache / "link.png"), "/etc/passwd",
+                 str(cache / "missing.png"), str(cache), "", "\x00"):  # fmt: skip
+        assert not in_cache(path, str(cache)), path

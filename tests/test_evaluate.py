@@ -75,3 +75,21 @@ def test_bad_input(setup, tmp_path, capsys):
     code = main(["evaluate", "--model", str(setup[0]), "--data", str(tmp_path / "nope"), "--out", str(tmp_path / "o3")])
     err = capsys.readouterr().err
     assert code != 0 and len(err.strip().splitlines()) == 1 and "does not exist" in err
+
+
+def test_equal_quality_is_the_fewest_steps_within_the_tolerance():
+    from diss.evaluate import _settings, equal_quality
+
+    cfg = EvalConfig(model="m", data="d", out="o", studies=("steps",), step_values=(5, 10, 20))
+    names = set(_settings(cfg))
+    assert names == {"steps_ddpm_250", *(f"steps_{s}_{n}" for s in ("ddim", "dpm++") for n in (5, 10, 20))}
+    fid = {"ddpm_250": 100.0, "ddim_5": 130.0, "ddim_10": 104.5, "ddim_20": 104.0, "dpm++_5": 104.9,
+           "dpm++_10": 108.0, "dpm++_20": 101.0}  # fmt: skip
+    settings = {f"steps_{k}": {"study": "steps", "value": [k.split("_")[0], int(k.split("_")[1])], "fid": v}
+                for k, v in fid.items()}  # fmt: skip
+    eq = equal_quality(settings, cfg)
+    assert eq["reference_fid"] == 100.0 and eq["fid_limit"] == pytest.approx(105.0)
+    assert eq["ddim"] == 10  # 10 and 20 are within 5%, 5 is not
+    assert eq["dpm++"] == 20  # 5 is within, but 10 is not: FID must stay within from the count on
+    settings["steps_ddim_20"]["fid"] = 120.0
+    assert equal_quality(settings, cfg)["ddim"] is None  # the largest count tried misses it

@@ -17,6 +17,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse with diss' error style: one line naming what was wrong and where to look, exit code 2."""
 
     def error(self, message: str):
+        message = " ".join(message.split("\n"))  # one line, whatever the user typed
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -26,7 +27,7 @@ MAX_STEPS = 10_000
 def _steps(text: str) -> int:
     value = _positive_int(text)
     if value > MAX_STEPS:
-        raise argparse.ArgumentTypeError(f"{text} steps is more than the {MAX_STEPS:,} a sampler can take")
+        raise argparse.ArgumentTypeError(f"{text!r} steps is more than the {MAX_STEPS:,} a sampler can take")
     return value
 
 
@@ -36,14 +37,14 @@ def _finite_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value
 
 
 def _positive_float(text: str) -> float:
     value = _finite_float(text)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be more than 0")
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
     return value
 
 
@@ -53,7 +54,7 @@ def _unit_float(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"{text} is outside [0, 1]")
+        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, 1]")
     return value
 
 
@@ -63,7 +64,7 @@ def _positive_int(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
     return value
 
 
@@ -204,7 +205,7 @@ def _scale_arg(text: str):
             raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor an image file") from None
         return Path(text)
     if not 0.0 <= value <= MAX_GUIDANCE_SCALE:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text} is outside [0, {MAX_GUIDANCE_SCALE:g}]")
+        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, {MAX_GUIDANCE_SCALE:g}]")
     return value
 
 

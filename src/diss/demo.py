@@ -70,12 +70,12 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     from diss.outputs import output_dir
     from diss.pipeline import DiSSPipeline
 
-    out = output_dir(config.out)
     model = Path(config.model) if config.model else SHIPPED_MODEL
     if not model.exists():
         raise DissError(f"model folder {model} does not exist; pass --model DIR (a folder made by diss export)")
     drawings = {name: load_example(name) for name in EXAMPLE_NAMES}
     pipe = DiSSPipeline.from_pretrained(model)
+    out = output_dir(config.out)  # made only once the model loaded: a failed start leaves nothing behind
     size = pipe.size
     n_seeds = config.seeds
     jobs = len(REALISM_VALUES) + len(SCALE_VALUES) + 2 + len(EXAMPLE_NAMES)

@@ -176,10 +176,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     unknown = set(cfg.studies) - set(STUDIES)
     if unknown:
         raise DissError(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
-    out = output_dir(cfg.out)
     if not Path(cfg.model).is_dir():
         raise DissError(f"model folder {cfg.model} does not exist")
     pipe = DiSSPipeline.from_pretrained(cfg.model)
+    out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind
     size = pipe.size
     photos, floor_photos = _load_photos(cfg.data, cfg.num)
     prep = PrepareConfig(size=size, seed=cfg.seed)
@@ -249,18 +249,21 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
 
 
 def equal_quality(settings: dict, cfg: EvalConfig) -> dict:
-    """Per sampler, the fewest steps whose FID is at most ``step_tolerance`` above the reference (DDPM 250)'s."""
+    """Per sampler, the fewest steps from which FID *stays* at most ``step_tolerance`` above the reference's (DDPM 250):
+    that count and every larger one tried are within it (a lucky small count after a failing larger one is noise)."""
     ref_sampler, ref_steps = cfg.step_reference
     ref = settings[f"steps_{ref_sampler}_{int(ref_steps)}"]["fid"]
     limit = ref * (1.0 + cfg.step_tolerance)
     result: dict = {"reference": [ref_sampler, int(ref_steps)], "reference_fid": ref, "fid_limit": limit}
     for sampler in cfg.step_samplers:
-        ok = sorted(
-            v["value"][1]
-            for v in settings.values()
-            if v["study"] == "steps" and v["value"][0] == sampler and v["fid"] <= limit
-        )
-        result[sampler] = ok[0] if ok else None  # None: no tried step count reached the reference's quality
+        tried = sorted((v["value"][1], v["fid"]) for v in settings.values() if v["study"] == "steps"
+                       and v["value"][0] == sampler)  # fmt: skip
+        fewest = None
+        for steps, fid in reversed(tried):
+            if fid > limit:
+                break
+            fewest = steps
+        result[sampler] = fewest  # None: the largest count tried does not reach the reference's quality
     return result
 
 
