@@ -28,6 +28,7 @@ from diss.sampling import sample
 
 SAMPLERS = ("ddpm", "ddim", "dpm++")
 MAX_GUIDANCE_SCALE = 100.0  # far past any useful value (the paper uses ≤ 5); larger ones only overflow
+MAX_PARAMETERS = 2_000_000_000  # a U-Net config asking for more is refused before anything is allocated
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _UNET_BLOCKS = {"DownBlock2D", "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D"}
 REALISM_MODES = ("lowpass", "x0")
@@ -110,6 +111,9 @@ def check_unet_config(cfg: dict, folder: Path) -> None:
     for name, blocks in (("down_block_types", down), ("up_block_types", up)):
         if not isinstance(blocks, list) or len(blocks) != len(channels) or not set(blocks) <= _UNET_BLOCKS:
             bad(f"{name} must list {len(channels)} of {', '.join(sorted(_UNET_BLOCKS))}")
+    rough_params = 2 * 2 * 9 * cfg["layers_per_block"] * sum(c * c for c in channels)  # 3×3 convs, down and up
+    if rough_params > MAX_PARAMETERS:
+        bad(f"it asks for a network of ~{rough_params / 1e9:.0f}G parameters, more than any diss model")
 
 
 def sha256_file(path: Path) -> str:
