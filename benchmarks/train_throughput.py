@@ -1,6 +1,7 @@
 """Training throughput (images/s) of each model preset, fp32 and bf16 autocast side by side, in one run.
 
     python benchmarks/train_throughput.py [--presets tiny small base] [--size 64] [--batch 32] [--steps 6] [--compile]
+    python benchmarks/train_throughput.py --presets base26 --channels 64 128 256 256 --batch 256 --compile  # 26M
 
 Times the real training step of diss (forward on concat(x_t, sketch, stroke), L_simple, backward, AdamW, EMA-free)
 on random tensors, after warm-up steps, on CUDA if present, else the CPU (channels_last in both cases).
@@ -9,19 +10,28 @@ on random tensors, after warm-up steps, on CUDA if present, else the CPU (channe
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 
 import torch
 
 from diss.diffusion import make_scheduler, q_sample, training_loss
-from diss.model import build_unet, count_parameters, cpu_supports_bf16, model_input, preset
+from diss.model import ModelConfig, build_unet, count_parameters, cpu_supports_bf16, model_input, preset
+
+
+def model_config(name: str, channels: list[int] | None) -> ModelConfig:
+    """A preset, or base with other channels (64 128 256 256: a 26M net, the size of the project's reference)."""
+    if not channels:
+        return preset(name)
+    attention = tuple(i == len(channels) - 1 for i in range(len(channels)))
+    return dataclasses.replace(preset("base"), preset=name, block_out_channels=tuple(channels), attention=attention)
 
 
 def step_rate(
-    name: str, size: int, batch: int, steps: int, dtype: torch.dtype | None, device: str, compile_: bool
+    config: ModelConfig, size: int, batch: int, steps: int, dtype: torch.dtype | None, device: str, compile_: bool
 ) -> float:
     torch.manual_seed(0)
-    unet = build_unet(preset(name), size).to(device, memory_format=torch.channels_last)
+    unet = build_unet(config, size).to(device, memory_format=torch.channels_last)
     model = torch.compile(unet) if compile_ else unet
     opt = torch.optim.AdamW(unet.parameters(), lr=1e-4)
     sched = make_scheduler()
@@ -60,6 +70,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=32)
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--channels", type=int, nargs="+", help="the base preset with these channels (name: --presets)")
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bf16 = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_supports_bf16()
@@ -68,11 +79,12 @@ def main() -> None:
         f"{args.size}px, batch {args.batch}, {args.steps} timed steps, compile {args.compile}"
     )
     for name in args.presets:
-        params = count_parameters(build_unet(preset(name), args.size)) / 1e6
-        fp32 = step_rate(name, args.size, args.batch, args.steps, None, device, args.compile)
+        config = model_config(name, args.channels)
+        params = count_parameters(build_unet(config, args.size)) / 1e6
+        fp32 = step_rate(config, args.size, args.batch, args.steps, None, device, args.compile)
         line = f"{name:6s} {params:5.1f}M params: fp32 {fp32:8.1f} img/s"
         if bf16:
-            b = step_rate(name, args.size, args.batch, args.steps, torch.bfloat16, device, args.compile)
+            b = step_rate(config, args.size, args.batch, args.steps, torch.bfloat16, device, args.compile)
             line += f", bf16 {b:8.1f} img/s, bf16/fp32 {b / fp32:.2f}x"
         print(line + f"  ({3600 * (b if bf16 else fp32) / args.batch:,.0f} steps/h at batch {args.batch})")
 

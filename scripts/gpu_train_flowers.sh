@@ -4,19 +4,8 @@
 #   run `bash scripts/gpu_train_flowers.sh`; results come back under $OUT.
 # Settings can be overridden for a CPU dry run: PRESET=tiny MINUTES=1 BATCH=8 WORKERS=2 COMPILE= OUT=/tmp/o bash ...
 set -u -o pipefail
-export PYTHONUNBUFFERED=1
-: "${OUT:?set OUT to a folder for the results}"
 PRESET=${PRESET-base} MINUTES=${MINUTES-7.5} BATCH=${BATCH-128} WORKERS=${WORKERS-12} COMPILE=${COMPILE---compile}
-WORK=${WORK-/tmp/diss-gpu}
-rm -rf "$WORK" && mkdir -p "$WORK"
-if ! python3 -c "import diffusers" 2>/dev/null; then
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$WORK/site" .whl/*.whl \
-    || exit 1
-  export PYTHONPATH="$WORK/site"
-fi
-export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
-(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv; nproc; python3 -c \
-  "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)") 2>&1 | tee "$WORK/machine.txt"
+source scripts/gpu_env.sh
 python3 scripts/pack_cache.py unpack .gpu/flowers-64.tar "$WORK/cache" || exit 1
 # SIGTERM (timeout) makes diss save a checkpoint; the export below then still runs
 timeout -s TERM "$(python3 -c "print(int(float('$MINUTES') * 60 + 45))")" \
