@@ -97,6 +97,10 @@ def main() -> None:
         f"ours, defaults ({default}, realism 1), batch 1": (ours(1), 1),
         f"ours, defaults, batch {args.images}": (ours(args.images), args.images),
     }
+    settings["ours, DDPM 250 (the original's sampler and quality), batch 1"] = (
+        ours(1, sampler="ddpm", num_inference_steps=250),
+        1,
+    )
     for name, (sampler, steps) in equal_quality_settings(args.quality).items():
         settings[name + ", batch 1"] = (ours(1, sampler=sampler, num_inference_steps=steps), 1)
     per_image = {}

@@ -10,4 +10,4 @@ SKETCH_GUIDANCE_SCALE = 1.5
 STROKE_GUIDANCE_SCALE = 1.5
 REALISM = 1.0
 SAMPLER = "ddim"
-STEPS = 50
+STEPS = 20  # DDIM's FID is flat from 10 to 30 steps (119.5–122.1 at N = 100, realism 1); DDPM 250: 111.8
