@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -31,17 +30,12 @@ from reliability import (  # noqa: E402
     FAST,
     MARKER,
     MODEL_COMMANDS,
+    free_port,
     kill_during_save,
     kill_resume_trials,
     write_bad_models,
     write_image_corpus,
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Tally:

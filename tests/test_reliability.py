@@ -8,7 +8,6 @@ import contextlib
 import io
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ from reliability import (
     FAST,
     MARKER,
     MODEL_COMMANDS,
+    free_port,
     kill_during_save,
     kill_resume_trials,
     write_bad_models,
@@ -57,12 +57,6 @@ def refused(code, err: str, fragment: str | None = None) -> str | None:
     if fragment and fragment not in lines[0]:
         return f"{fragment!r} not in {lines[0]!r}"
     return None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def files_in(folder: Path) -> list[str]:
