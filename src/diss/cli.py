@@ -561,7 +561,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="realism sweep, scale grid and local editing on the shipped model (offline)")
     p.add_argument("--out", default=DEMO_OUT, metavar="DIR", help="folder for the PNG grids (default %(default)s)")
     p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
-    p.add_argument("--steps", type=_steps, default=20, help="DPM-Solver++ steps (default 20)")
+    p.add_argument("--steps", type=_steps, default=defaults.STEPS, help="sampling steps (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
