@@ -19,7 +19,6 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
@@ -33,7 +32,9 @@ from reliability import (  # noqa: E402
     free_port,
     kill_during_save,
     kill_resume_trials,
+    make_train_cache,
     write_bad_models,
+    write_helpers,
     write_image_corpus,
 )
 
@@ -101,7 +102,6 @@ def main() -> None:
 
     import torch
 
-    from diss.data.cache import PrepareConfig, prepare
     from diss.data.images import load_image
     from diss.diffusion import make_scheduler
     from diss.model import build_unet, preset
@@ -111,15 +111,7 @@ def main() -> None:
     photos = sample_photos()
     corpus = work / "corpus"
     good, bad = write_image_corpus(corpus, photos["astronaut"])
-    helpers = work / "helpers"
-    helpers.mkdir()
-    sketch = np.full((48, 48), 255, np.uint8)
-    sketch[8:40, 24] = 0
-    Image.fromarray(sketch).save(helpers / "sketch.png")
-    mask = np.zeros((48, 48), np.uint8)
-    mask[:, 24:] = 255
-    Image.fromarray(mask).save(helpers / "mask.png")
-    Image.fromarray(photos["coffee"]).save(helpers / "photo.png")
+    helpers = write_helpers(work / "helpers", photos)
     torch.manual_seed(0)
     model = work / "tiny-model"
     DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_scheduler()).save_pretrained(model)
@@ -194,12 +186,7 @@ def main() -> None:
     for note in t.notes:
         print(note)
 
-    cache = work / "kill-cache"
-    src = work / "kill-src"
-    src.mkdir()
-    for name, rgb in list(photos.items())[:4]:
-        Image.fromarray(rgb).save(src / f"{name}.png")
-    prepare(src, cache, PrepareConfig(size=32), workers=1, progress=False)
+    cache = make_train_cache(work / "kill", photos)
     code = kill_during_save(cache, work / "run-save")
     from diss.checkpoint import load_newest
 

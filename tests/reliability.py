@@ -113,6 +113,31 @@ def write_image_corpus(folder: Path, rgb: np.ndarray) -> tuple[list[str], list[s
     return sorted(good), sorted(bad)
 
 
+def write_helpers(folder: Path, photos: dict[str, np.ndarray]) -> Path:
+    """Good companion inputs beside a corpus file: a sketch, a half-white mask and a photo (48 px / 96 px)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    sketch = np.full((48, 48), 255, np.uint8)
+    sketch[8:40, 24] = 0
+    Image.fromarray(sketch).save(folder / "sketch.png")
+    mask = np.zeros((48, 48), np.uint8)
+    mask[:, 24:] = 255
+    Image.fromarray(mask).save(folder / "mask.png")
+    Image.fromarray(photos["coffee"]).save(folder / "photo.png")
+    return folder
+
+
+def make_train_cache(folder: Path, photos: dict[str, np.ndarray]) -> Path:
+    """A 32 px training cache of four photos (for the kill/resume trials)."""
+    from diss.data.cache import PrepareConfig, prepare
+
+    src = folder / "src"
+    src.mkdir(parents=True, exist_ok=True)
+    for name, rgb in list(photos.items())[:4]:
+        Image.fromarray(rgb).save(src / f"{name}.png")
+    prepare(src, folder / "cache", PrepareConfig(size=32), workers=1, progress=False)
+    return folder / "cache"
+
+
 def write_bad_models(folder: Path, model: Path) -> dict[str, str]:
     """Broken copies of a working model folder: name → a fragment of the message that must refuse it."""
     from diss.pipeline import sha256_file

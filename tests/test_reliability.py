@@ -19,7 +19,6 @@ from PIL import Image
 
 from diss.checkpoint import list_checkpoints, load_checkpoint, load_newest
 from diss.cli import build_parser, main
-from diss.data.cache import PrepareConfig, prepare
 from diss.data.images import ImageLoadError, load_image
 from diss.data.inputs import to_rgb_array
 from diss.errors import DissError
@@ -33,7 +32,9 @@ from reliability import (
     free_port,
     kill_during_save,
     kill_resume_trials,
+    make_train_cache,
     write_bad_models,
+    write_helpers,
     write_image_corpus,
 )
 
@@ -67,14 +68,7 @@ def files_in(folder: Path) -> list[str]:
 def corpus(tmp_path_factory, photos):
     folder = tmp_path_factory.mktemp("corpus")
     good, bad = write_image_corpus(folder, photos["astronaut"])
-    helpers = tmp_path_factory.mktemp("helpers")
-    sketch = np.full((48, 48), 255, np.uint8)
-    sketch[8:40, 24] = 0
-    Image.fromarray(sketch).save(helpers / "sketch.png")
-    mask = np.zeros((48, 48), np.uint8)
-    mask[:, 24:] = 255
-    Image.fromarray(mask).save(helpers / "mask.png")
-    Image.fromarray(photos["coffee"]).save(helpers / "photo.png")
+    helpers = write_helpers(tmp_path_factory.mktemp("helpers"), photos)
     return folder, good, bad, helpers
 
 
@@ -312,12 +306,7 @@ def test_fuzz_generate_arguments_parse_to_valid_values_or_one_line(pairs):
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory, photos):
-    src = tmp_path_factory.mktemp("kill-src")
-    for name, rgb in list(photos.items())[:4]:
-        Image.fromarray(rgb).save(src / f"{name}.png")
-    out = tmp_path_factory.mktemp("kill-cache")
-    prepare(src, out, PrepareConfig(size=32), workers=1, progress=False)
-    return out
+    return make_train_cache(tmp_path_factory.mktemp("kill"), photos)
 
 
 def test_sigkill_in_the_middle_of_a_checkpoint_save(cache, tmp_path):
