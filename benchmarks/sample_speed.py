@@ -2,12 +2,12 @@
 
 The original procedure, re-implemented here as its code runs: DDPM respaced to 250 steps, the three guidance branches
 as three sequential U-Net calls per step, batch 1, fp32, contiguous memory. Ours: DiSSPipeline with its defaults (and
-the fewest DDIM / DPM-Solver++ steps whose FID stays within 5% of 250-step DDPM, read from the metrics.json of
+per sampler, the fewest steps whose FID stays within 5% of 250-step DDPM, read from the metrics.json of
 ``diss evaluate --studies steps``), one batched forward for the branches, bf16 autocast where the CPU has it,
 channels_last. Medians of repeated runs; the speed-up ratios are printed last.
 
     diss evaluate --model pretrained/flowers-64 --data HELD_OUT --out report-steps --num 100 --studies steps --realism 1
-    python benchmarks/sample_speed.py [--model DIR] [--quality report-steps/metrics.json] [--repeats 3]
+    python benchmarks/sample_speed.py [--quality report-steps/metrics.json] [--also dpm++sde:20] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -64,15 +64,22 @@ def timed(fn, repeats: int) -> float:
 
 
 def equal_quality_settings(path: str | None) -> dict[str, tuple[str, int]]:
-    """The fewest DDIM / DPM-Solver++ steps within 5% of DDPM 250's FID, from diss evaluate's metrics.json."""
+    """Per sampler, the fewest steps within 5% of DDPM 250's FID, from diss evaluate's metrics.json."""
     if not path:
         return {}
     eq = json.loads(Path(path).read_text(encoding="utf-8")).get("equal_quality", {})
     return {
         f"ours, {sampler} {steps} (FID within 5% of DDPM 250)": (sampler, steps)
         for sampler, steps in eq.items()
-        if sampler in ("ddim", "dpm++") and steps
+        if sampler in defaults.SAMPLERS and steps and [sampler, steps] != eq.get("reference")
     }
+
+
+def sampler_steps(text: str) -> tuple[str, int]:
+    name, _, steps = text.partition(":")
+    if name not in defaults.SAMPLERS or not steps.isdigit():
+        raise argparse.ArgumentTypeError(f"write NAME:STEPS with NAME one of {', '.join(defaults.SAMPLERS)}")
+    return name, int(steps)
 
 
 def main() -> None:
@@ -82,6 +89,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per setting of ours; the median is reported")
     parser.add_argument("--original-images", type=int, default=1)
     parser.add_argument("--quality", metavar="METRICS_JSON", help="metrics.json of diss evaluate --studies steps")
+    parser.add_argument("--also", type=sampler_steps, nargs="*", default=[], metavar="NAME:STEPS",
+                        help="more sampler settings to time, e.g. dpm++sde:20")  # fmt: skip
     args = parser.parse_args()
     pipe = DiSSPipeline.from_pretrained(args.model)
     sketch, stroke = load_example("daisy")
@@ -101,8 +110,11 @@ def main() -> None:
         ours(1, sampler="ddpm", num_inference_steps=250),
         1,
     )
-    for name, (sampler, steps) in equal_quality_settings(args.quality).items():
+    extra = {f"ours, {sampler} {steps}": (sampler, steps) for sampler, steps in args.also}
+    for name, (sampler, steps) in {**equal_quality_settings(args.quality), **extra}.items():
         settings[name + ", batch 1"] = (ours(1, sampler=sampler, num_inference_steps=steps), 1)
+        settings[f"{name}, batch {args.images}"] = (ours(args.images, sampler=sampler, num_inference_steps=steps),
+                                                     args.images)  # fmt: skip
     per_image = {}
     for name, (fn, n) in settings.items():
         per_image[name] = timed(fn, args.repeats) / n

@@ -93,3 +93,30 @@ def test_equal_quality_is_the_fewest_steps_within_the_tolerance():
     assert eq["dpm++"] == 20  # 5 is within, but 10 is not: FID must stay within from the count on
     settings["steps_ddim_20"]["fid"] = 120.0
     assert equal_quality(settings, cfg)["ddim"] is None  # the largest count tried misses it
+
+
+def test_steps_study_reports_paired_differences_to_its_reference(setup, tmp_path):
+    cfg = config(setup, tmp_path / "s", studies=("steps",), step_samplers=("ddim", "dpm++sde:2"), step_values=(2, 3),
+                 step_reference=("ddpm", 4))  # fmt: skip
+    m = evaluate(cfg, progress=False)
+    assert {k for k in m["settings"]} == {"steps_ddpm_4", "steps_ddim_2", "steps_ddim_3", "steps_dpm++sde_2"}
+    ref = m["settings"]["steps_ddpm_4"]
+    assert ref["fid_difference"] == 0 and ref["fid_difference_95"] == [0.0, 0.0]
+    for name in ("steps_ddim_2", "steps_ddim_3"):
+        v = m["settings"][name]
+        low, high = v["fid_difference_95"]
+        assert v["fid_difference"] == pytest.approx(v["fid"] - ref["fid"])
+        assert low <= high and v["fid_difference_sd"] > 0
+    assert set(m["equal_quality"]) >= {"reference", "fid_limit", "ddim", "dpm++sde"}
+    assert "ΔFID vs reference" in (tmp_path / "s" / "report.md").read_text()
+    assert (tmp_path / "s" / "fid_vs_steps.png").is_file()
+
+
+def test_step_grid_reads_per_sampler_counts_and_refuses_bad_ones():
+    from diss.evaluate import step_grid
+
+    cfg = EvalConfig(model="m", data="d", out="o", step_values=(10, 20), step_samplers=("ddim", "ddpm:25,50"))
+    assert step_grid(cfg) == {"ddim": (10, 20), "ddpm": (25, 50)}
+    for bad, why in (("euler", "unknown sampler"), ("ddim:ten", "NAME:STEPS"), ("ddim:0", "1 to 10000")):
+        with pytest.raises(DissError, match=why):
+            step_grid(EvalConfig(model="m", data="d", out="o", step_samplers=(bad,)))

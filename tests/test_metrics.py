@@ -8,6 +8,7 @@ from diss.metrics import (
     frechet_distance,
     inception_features,
     kernel_inception_distance,
+    paired_fid_difference,
     sketch_f1,
     stroke_error,
 )
@@ -24,6 +25,31 @@ def test_fid_known_answers():
     assert frechet_distance(b, c) == pytest.approx(9.0, rel=0.03)
     # scaled covariance: tr(I + 4I − 2·2I) = d
     assert frechet_distance(b, 2 * rng.normal(size=(20000, 8))) == pytest.approx(8.0, rel=0.05)
+
+
+def test_fid_with_fewer_samples_than_dimensions_matches_the_matrix_square_root():
+    """N < d takes the (N_a, N_b) SVD path; it must equal the textbook formula with scipy's sqrtm."""
+    from scipy.linalg import sqrtm
+
+    rng = np.random.default_rng(2)
+    mix = rng.normal(size=(64, 64))
+    a, b = rng.normal(size=(30, 64)) @ mix, rng.normal(size=(45, 64)) @ mix * 1.5 + 0.3
+    ca, cb = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    root = sqrtm(ca @ cb).real
+    textbook = ((a.mean(0) - b.mean(0)) ** 2).sum() + np.trace(ca + cb - 2 * root)
+    assert frechet_distance(a, b) == pytest.approx(textbook, rel=1e-6)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6 * np.trace(ca))
+
+
+def test_paired_fid_difference_is_zero_for_the_same_set_and_positive_for_a_worse_one():
+    rng = np.random.default_rng(3)
+    real = rng.normal(size=(80, 16))
+    ref = real + 0.3 * rng.normal(size=(80, 16))
+    assert paired_fid_difference(ref, ref, real, resamples=50) == (0.0, 0.0, 0.0)
+    sd, lo, hi = paired_fid_difference(ref + 1.0, ref, real, resamples=50)  # every feature off by 1: FID +16
+    assert 0 < lo <= hi and lo > 8 and sd > 0
+    with pytest.raises(Exception, match="one sample per input"):
+        paired_fid_difference(ref[:10], ref, real)
 
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():

@@ -5,6 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
+from diss import defaults
 from diss.diffusion import make_scheduler
 from diss.errors import DissError
 from diss.model import build_unet, preset
@@ -54,7 +55,7 @@ def test_sketch_scale_one_equals_the_sketch_only_output(pipe, drawing):
     assert torch.allclose(a, b, atol=1e-5)
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++"])
+@pytest.mark.parametrize("sampler", defaults.SAMPLERS)
 def test_sample_i_of_a_batch_equals_it_alone_and_seeds_repeat(pipe, drawing, sampler):
     kw = dict(sampler=sampler, realism=0.4)
     batch = run(pipe, *drawing, num_images=3, generator=gens(3), **kw)
@@ -71,7 +72,7 @@ def test_bf16_autocast_stays_close_to_fp32(pipe, drawing):
     assert (full - half).abs().mean() < 0.02  # ~2.5 grey levels on average
 
 
-@pytest.mark.parametrize("sampler", ["ddpm", "ddim", "dpm++"])
+@pytest.mark.parametrize("sampler", defaults.SAMPLERS)
 @pytest.mark.parametrize("mode", ["lowpass", "x0"])
 def test_every_sampler_runs_with_every_dial(pipe, drawing, sampler, mode):
     img = np.random.default_rng(0).integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)

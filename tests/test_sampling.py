@@ -49,7 +49,8 @@ def test_an_oracle_denoiser_recovers_the_image_with_every_sampler():
         base,
         DDIMScheduler.from_config(base.config),
         DPMSolverMultistepScheduler.from_config(base.config, algorithm_type="dpmsolver++"),
+        DPMSolverMultistepScheduler.from_config(base.config, algorithm_type="sde-dpmsolver++"),
     ):
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
         out = sample(oracle, scheduler, noise, 20, generator=torch.Generator().manual_seed(2))
-        assert (out - x0).abs().max() < 0.05, type(scheduler).__name__
+        assert (out - x0).abs().max() < 0.05, (type(scheduler).__name__, scheduler.config.get("algorithm_type"))

@@ -28,7 +28,7 @@ from diss.errors import DissError  # noqa: E402
 
 CANVAS = 256  # side of the drawing canvases (px); drawings are resized to the model's side
 REALISM_SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0)
-SAMPLER_CHOICES = ["ddim", "dpm++", "ddpm"]
+SAMPLER_CHOICES = list(defaults.SAMPLERS)
 WHITE_LEVEL = 250  # a canvas whose every pixel is at least this is empty
 
 

@@ -387,7 +387,7 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
         help="0 = follow the drawing's colours/layout closely … 1 = most realistic (default %(default)s); none = off",
     )
     p.add_argument("--realism-mode", default="lowpass", choices=["lowpass", "x0"])
-    p.add_argument("--sampler", default=defaults.SAMPLER, choices=["ddpm", "ddim", "dpm++"])
+    p.add_argument("--sampler", default=defaults.SAMPLER, choices=defaults.SAMPLERS)
     p.add_argument("--steps", type=_steps, default=defaults.STEPS, help="sampling steps, 1 to 10,000")
     p.add_argument("--num", type=_positive_int, default=1, help="images per input (a grid when > 1)")
     p.add_argument("--seed", type=int, default=0)
@@ -445,6 +445,7 @@ def cmd_evaluate(args) -> int:
         realism=args.realism,
         studies=tuple(args.studies),
         **({"step_values": tuple(args.step_values)} if args.step_values else {}),
+        **({"step_samplers": tuple(args.step_samplers)} if args.step_samplers else {}),
     )
     if not Path(args.data).is_dir():
         raise DissError(f"photo folder {args.data} does not exist")
@@ -584,7 +585,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, metavar="IMAGES_DIR", help="held-out photos (2×N are read: N + floor)")
     p.add_argument("--out", required=True, metavar="REPORT_DIR")
     p.add_argument("--num", type=_positive_int, default=64, help="photos evaluated (default 64)")
-    p.add_argument("--sampler", default="ddim", choices=["ddpm", "ddim", "dpm++"])
+    p.add_argument("--sampler", default="ddim", choices=defaults.SAMPLERS)
     p.add_argument("--steps", type=_steps, default=25)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=16)
@@ -598,7 +599,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         nargs="+",
         metavar="N",
-        help="DDIM / DPM-Solver++ step counts of the steps study (default 10 15 20 30 50; the reference is DDPM 250)",
+        help="step counts of the steps study (default 10 15 20 30 50; the reference is DDPM 250)",
+    )
+    p.add_argument(
+        "--step-samplers",
+        nargs="+",
+        metavar="NAME[:N,N]",
+        help=f"samplers of the steps study, each at --step-values or at its own counts, e.g. ddim dpm++sde:20,30 "
+        f"ddpm:25,50 (default ddim dpm++; names: {', '.join(defaults.SAMPLERS)})",
     )
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_evaluate)

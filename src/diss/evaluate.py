@@ -26,6 +26,7 @@ from diss.metrics import (
     frechet_distance,
     inception_features,
     kernel_inception_distance,
+    paired_fid_difference,
     sketch_f1,
     stroke_error,
 )
@@ -52,7 +53,7 @@ class EvalConfig:
     realism_values: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
     scale_values: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
     step_values: tuple[int, ...] = (10, 15, 20, 30, 50)
-    step_samplers: tuple[str, ...] = ("ddim", "dpm++")
+    step_samplers: tuple[str, ...] = ("ddim", "dpm++")  # "name" (tried at step_values) or "name:20,30" (its own)
     step_reference: tuple[str, int] = ("ddpm", 250)  # the original procedure's sampler: the quality to keep
     step_tolerance: float = 0.05  # "equal quality": FID at most 5% above the reference's
     sdedit_t0: tuple[float, ...] = (0.3, 0.5, 0.7)
@@ -107,7 +108,7 @@ def _settings(cfg: EvalConfig) -> dict[str, dict]:
                 }
     if "steps" in cfg.studies:
         ref_sampler, ref_steps = cfg.step_reference
-        grid = [(ref_sampler, int(ref_steps))] + [(s, n) for s in cfg.step_samplers for n in cfg.step_values]
+        grid = [(ref_sampler, int(ref_steps))] + [(s, n) for s, values in step_grid(cfg).items() for n in values]
         for sampler, n in grid:
             out[f"steps_{sampler}_{n}"] = {
                 **base,
@@ -120,6 +121,23 @@ def _settings(cfg: EvalConfig) -> dict[str, dict]:
         for t0 in cfg.sdedit_t0:
             out[f"sdedit_{t0:g}"] = {**base, "sdedit": t0, "study": "sdedit", "value": t0}
     return out
+
+
+def step_grid(cfg: EvalConfig) -> dict[str, tuple[int, ...]]:
+    """The steps study's samplers → step counts: ``"ddim"`` at ``step_values``, ``"ddpm:25,50"`` at 25 and 50."""
+    grid: dict[str, tuple[int, ...]] = {}
+    for spec in cfg.step_samplers:
+        name, _, counts = spec.partition(":")
+        if name not in defaults.SAMPLERS:
+            raise DissError(f"unknown sampler {name!r} in the steps study; choose from {', '.join(defaults.SAMPLERS)}")
+        try:
+            values = tuple(int(c) for c in counts.split(",")) if counts else tuple(cfg.step_values)
+        except ValueError:
+            raise DissError(f"{spec!r}: write a sampler as NAME or NAME:STEPS,STEPS (e.g. ddpm:25,50)") from None
+        if not values or not all(1 <= v <= 10_000 for v in values):
+            raise DissError(f"{spec!r}: step counts must be 1 to 10000")
+        grid[name] = grid.get(name, ()) + values
+    return grid
 
 
 def _sdedit(pipe, strokes: np.ndarray, t0: float, steps: int, sampler: str, generators) -> np.ndarray:
@@ -202,6 +220,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     samples_dir = out / "samples"
     samples_dir.mkdir(exist_ok=True)
     settings = _settings(cfg)
+    step_feats: dict[str, np.ndarray] = {}  # the steps study's features, for paired differences to the reference
     for name, setting in tqdm(settings.items(), desc="evaluate", unit="setting", disable=not progress):
         path = samples_dir / f"{name}.npy"
         if path.is_file():
@@ -210,6 +229,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
             images = _generate(pipe, setting, sketches, strokes, cfg.seed, cfg.batch_size)
             _save_npy(path, images)
         feats = inception_features(images)
+        if setting["study"] == "steps":
+            step_feats[name] = feats
         f1 = [sketch_f1(sketches[i], extract_sketch(resize(images[i], 2 * size), size))[2] for i in range(n)]
         errors = [stroke_error(strokes[i], images[i]) for i in range(n)]
         kid, kid_std = kernel_inception_distance(feats, real_feats)
@@ -236,6 +257,12 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         base = metrics["settings"]["base"]
         metrics.update({key: base[key] for key in ("fid", "kid", "sketch_f1", "stroke_error")})
     if "steps" in cfg.studies:
+        ref_name = "steps_{}_{}".format(*cfg.step_reference)
+        for name, feats in step_feats.items():
+            sd, low, high = paired_fid_difference(feats, step_feats[ref_name], real_feats, seed=cfg.seed)
+            entry = metrics["settings"][name]
+            entry["fid_difference"] = entry["fid"] - metrics["settings"][ref_name]["fid"]
+            entry["fid_difference_sd"], entry["fid_difference_95"] = sd, [low, high]
         metrics["equal_quality"] = equal_quality(metrics["settings"], cfg)
     if "sdedit" in cfg.studies:
         metrics["sdedit"] = {k: v for k, v in metrics["settings"].items() if v["study"] == "sdedit"}
@@ -255,7 +282,7 @@ def equal_quality(settings: dict, cfg: EvalConfig) -> dict:
     ref = settings[f"steps_{ref_sampler}_{int(ref_steps)}"]["fid"]
     limit = ref * (1.0 + cfg.step_tolerance)
     result: dict = {"reference": [ref_sampler, int(ref_steps)], "reference_fid": ref, "fid_limit": limit}
-    for sampler in cfg.step_samplers:
+    for sampler in step_grid(cfg):
         tried = sorted((v["value"][1], v["fid"]) for v in settings.values() if v["study"] == "steps"
                        and v["value"][0] == sampler)  # fmt: skip
         fewest = None
@@ -327,10 +354,11 @@ def write_plots(metrics: dict, out: Path) -> list[str]:
     if steps:
         fig, ax = plt.subplots(figsize=(6, 4))
         eq = metrics.get("equal_quality", {})
-        for sampler in ("ddpm", "ddim", "dpm++"):
-            pts = sorted((v["value"][1], v["fid"]) for v in steps if v["value"][0] == sampler)
-            if len(pts) > 1:
-                ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=sampler)
+        for sampler in dict.fromkeys(v["value"][0] for v in steps):  # in the study's order
+            pts = sorted((v["value"][1], v["fid"], v.get("fid_difference_sd", 0.0)) for v in steps
+                         if v["value"][0] == sampler)  # fmt: skip
+            if len(pts) > 1:  # error bars: the paired-bootstrap sd of the difference to the reference
+                ax.errorbar(*zip(*pts, strict=True), fmt="o-", capsize=3, label=sampler)
         if eq:
             ref_sampler, ref_steps = eq["reference"]
             ax.plot([ref_steps], [eq["reference_fid"]], "k*", ms=10, label=f"{ref_sampler} {ref_steps} (reference)")
@@ -382,16 +410,23 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
         )
         lines += [
             f"Equal quality: fewest steps with FID ≤ {eq['fid_limit']:.2f} (reference {eq['reference'][0]} "
-            f"{eq['reference'][1]} steps: FID {eq['reference_fid']:.2f}, + 5%): {found}.",
+            f"{eq['reference'][1]} steps: FID {eq['reference_fid']:.2f}, + 5%): {found}. ΔFID: the difference to "
+            "the reference with its 95% paired-bootstrap interval (the same inputs and seeds resampled together, "
+            "200 times).",
             "",
         ]
     lines += [
-        "| setting | study | FID | KID | sketch F1 | stroke error (ΔE) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| setting | study | FID | ΔFID vs reference | KID | sketch F1 | stroke error (ΔE) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, v in metrics["settings"].items():
+        diff = (
+            f"{v['fid_difference']:+.1f} [{v['fid_difference_95'][0]:+.1f}, {v['fid_difference_95'][1]:+.1f}]"
+            if "fid_difference" in v
+            else ""
+        )
         lines.append(
-            f"| {name} | {v['study']} | {v['fid']:.2f} | {v['kid']:.4f} | {v['sketch_f1']:.3f} | "
+            f"| {name} | {v['study']} | {v['fid']:.2f} | {diff} | {v['kid']:.4f} | {v['sketch_f1']:.3f} | "
             f"{v['stroke_error']:.2f} |"
         )
     lines += [

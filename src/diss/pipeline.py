@@ -26,7 +26,6 @@ from diss.model import autocast_dtype
 from diss.realism import combined_reference, lowpass_hook, lowpass_side, x0_lowpass_denoiser
 from diss.sampling import sample
 
-SAMPLERS = ("ddpm", "ddim", "dpm++")
 MAX_GUIDANCE_SCALE = 100.0  # far past any useful value (the paper uses ≤ 5); larger ones only overflow
 MAX_PARAMETERS = 2_000_000_000  # a U-Net config asking for more is refused before anything is allocated
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -185,7 +184,9 @@ class DiSSPipeline(DiffusionPipeline):
             return DDIMScheduler.from_config(self.scheduler.config)
         if name == "dpm++":
             return DPMSolverMultistepScheduler.from_config(self.scheduler.config, algorithm_type="dpmsolver++")
-        raise DissError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+        if name == "dpm++sde":  # noise drawn from the generator(s) at every step, as DDPM
+            return DPMSolverMultistepScheduler.from_config(self.scheduler.config, algorithm_type="sde-dpmsolver++")
+        raise DissError(f"unknown sampler {name!r}; choose one of {', '.join(defaults.SAMPLERS)}")
 
     @torch.no_grad()
     def __call__(
