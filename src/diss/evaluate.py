@@ -367,6 +367,7 @@ def write_plots(metrics: dict, out: Path) -> list[str]:
         ax.axhline(metrics["fid_floor"], color="gray", ls=":", label="floor")
         ax.set_xlabel("sampling steps")
         ax.set_ylabel(f"FID (N={metrics['n']})")
+        ax.set_title("error bars: paired-bootstrap sd of the FID difference to the reference", fontsize=8)
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out / "fid_vs_steps.png", dpi=110)
