@@ -120,3 +120,11 @@ def test_step_grid_reads_per_sampler_counts_and_refuses_bad_ones():
     for bad, why in (("euler", "unknown sampler"), ("ddim:ten", "NAME:STEPS"), ("ddim:0", "1 to 10000")):
         with pytest.raises(DissError, match=why):
             step_grid(EvalConfig(model="m", data="d", out="o", step_samplers=(bad,)))
+
+
+def test_a_bad_step_sampler_is_one_line_and_writes_nothing(setup, tmp_path, capsys):
+    out = tmp_path / "never"
+    argv = ["evaluate", "--model", str(setup[0]), "--data", str(setup[1]), "--out", str(out), "--studies", "steps"]
+    code = main([*argv, "--step-samplers", "ddim", "ddpm:25,x"])
+    err = capsys.readouterr().err
+    assert code != 0 and len(err.strip().splitlines()) == 1 and "NAME:STEPS" in err and not out.exists()

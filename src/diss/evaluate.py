@@ -194,6 +194,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     unknown = set(cfg.studies) - set(STUDIES)
     if unknown:
         raise DissError(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
+    settings = _settings(cfg)  # a bad setting is refused before anything is loaded or written
     if not Path(cfg.model).is_dir():
         raise DissError(f"model folder {cfg.model} does not exist")
     pipe = DiSSPipeline.from_pretrained(cfg.model)
@@ -219,7 +220,6 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     }
     samples_dir = out / "samples"
     samples_dir.mkdir(exist_ok=True)
-    settings = _settings(cfg)
     step_feats: dict[str, np.ndarray] = {}  # the steps study's features, for paired differences to the reference
     for name, setting in tqdm(settings.items(), desc="evaluate", unit="setting", disable=not progress):
         path = samples_dir / f"{name}.npy"
