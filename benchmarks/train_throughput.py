@@ -2,6 +2,7 @@
 
     python benchmarks/train_throughput.py [--presets tiny small base] [--size 64] [--batch 32] [--steps 6] [--compile]
     python benchmarks/train_throughput.py --presets base26 --channels 64 128 256 256 --batch 256 --compile  # 26M
+    python benchmarks/train_throughput.py ... --dtypes bf16 --optimizers foreach fused  # AdamW flavours side by side
 
 Times the real training step of diss (forward on concat(x_t, sketch, stroke), L_simple, backward, AdamW, EMA-free)
 on random tensors, after warm-up steps, on CUDA if present, else the CPU (channels_last in both cases).
@@ -27,40 +28,52 @@ def model_config(name: str, channels: list[int] | None) -> ModelConfig:
     return dataclasses.replace(preset("base"), preset=name, block_out_channels=tuple(channels), attention=attention)
 
 
-def step_rate(
-    config: ModelConfig, size: int, batch: int, steps: int, dtype: torch.dtype | None, device: str, compile_: bool
-) -> float:
+def step_rates(
+    config: ModelConfig,
+    size: int,
+    batch: int,
+    steps: int,
+    dtype: torch.dtype | None,
+    device: str,
+    compile_: bool,
+    optimizers: list[str],
+) -> dict[str, float]:
+    """Images/s of one training step with each optimizer flavour ("foreach", or "fused": one CUDA kernel), all on
+    the same (compiled once) model."""
     torch.manual_seed(0)
     unet = build_unet(config, size).to(device, memory_format=torch.channels_last)
     model = torch.compile(unet) if compile_ else unet
-    opt = torch.optim.AdamW(unet.parameters(), lr=1e-4)
     sched = make_scheduler()
     cl = torch.channels_last
     x0 = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=cl)
     sketch = torch.randn(batch, 1, size, size, device=device).contiguous(memory_format=cl)
     stroke = torch.randn(batch, 3, size, size, device=device).contiguous(memory_format=cl)
+    rates = {}
+    for name in optimizers:
+        opt = torch.optim.AdamW(unet.parameters(), lr=1e-4, **{name: True})
 
-    def one():
-        noise = torch.randn_like(x0)
-        t = torch.randint(0, 1000, (batch,), device=device)
-        x_t = q_sample(sched, x0, noise, t)
-        with torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None):
-            out = model(model_input(x_t, sketch, stroke), t).sample
-        loss, _ = training_loss(sched, out, x0, x_t, t, noise)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        def one():
+            noise = torch.randn_like(x0)
+            t = torch.randint(0, 1000, (batch,), device=device)
+            x_t = q_sample(sched, x0, noise, t)
+            with torch.autocast(device_type=device, dtype=dtype or torch.float32, enabled=dtype is not None):
+                out = model(model_input(x_t, sketch, stroke), t).sample
+            loss, _ = training_loss(sched, out, x0, x_t, t, noise)
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
 
-    for _ in range(2):
-        one()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        one()
-    if device == "cuda":
-        torch.cuda.synchronize()
-    return batch * steps / (time.perf_counter() - t0)
+        for _ in range(2):
+            one()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            one()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        rates[name] = batch * steps / (time.perf_counter() - t0)
+    return rates
 
 
 def main() -> None:
@@ -71,6 +84,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=6)
     ap.add_argument("--compile", action="store_true")
     ap.add_argument("--channels", type=int, nargs="+", help="the base preset with these channels (name: --presets)")
+    ap.add_argument("--dtypes", nargs="+", default=["fp32", "bf16"], choices=["fp32", "bf16"])
+    ap.add_argument("--optimizers", nargs="+", default=["foreach"], choices=["foreach", "fused"],
+                    help="AdamW flavours, timed one after the other on the same model")  # fmt: skip
     args = ap.parse_args()
     device = "cuda" if torch.cuda.is_available() else "cpu"
     bf16 = torch.cuda.is_bf16_supported() if device == "cuda" else cpu_supports_bf16()
@@ -81,12 +97,20 @@ def main() -> None:
     for name in args.presets:
         config = model_config(name, args.channels)
         params = count_parameters(build_unet(config, args.size)) / 1e6
-        fp32 = step_rate(config, args.size, args.batch, args.steps, None, device, args.compile)
-        line = f"{name:6s} {params:5.1f}M params: fp32 {fp32:8.1f} img/s"
-        if bf16:
-            b = step_rate(config, args.size, args.batch, args.steps, torch.bfloat16, device, args.compile)
-            line += f", bf16 {b:8.1f} img/s, bf16/fp32 {b / fp32:.2f}x"
-        print(line + f"  ({3600 * (b if bf16 else fp32) / args.batch:,.0f} steps/h at batch {args.batch})")
+        rates = {}
+        for d in args.dtypes:
+            if d == "bf16" and not bf16:
+                continue
+            dtype = torch.bfloat16 if d == "bf16" else None
+            for opt, r in step_rates(
+                config, args.size, args.batch, args.steps, dtype, device, args.compile, args.optimizers
+            ).items():
+                rates[f"{d} {opt}"] = r
+        parts = ", ".join(f"{k} {v:8.1f} img/s" for k, v in rates.items())
+        if "fp32 foreach" in rates and "bf16 foreach" in rates:
+            parts += f", bf16/fp32 {rates['bf16 foreach'] / rates['fp32 foreach']:.2f}x"
+        best = max(rates.values())
+        print(f"{name:6s} {params:5.1f}M params: {parts}  ({3600 * best / args.batch:,.0f} steps/h at batch {args.batch})")
 
 
 if __name__ == "__main__":

@@ -74,3 +74,15 @@ def test_sample_i_of_a_batch_equals_the_sample_alone(unet):
     both = run(0.3, [0, 1], ref, unet)
     alone = run(0.3, [1], ref[1:], unet)
     assert torch.allclose(both[1:], alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("m, n", [(32, 1), (32, 5), (64, 1), (64, 8), (64, 63), (48, 3)])
+def test_lowpass_is_the_two_bicubic_resizes_as_cached_matrices(m, n):
+    """L·x·Lᵀ equals ILVR's resizer (antialiased bicubic shrink, bicubic enlarge), also under bf16 autocast."""
+    x = torch.randn(2, 3, m, m, generator=torch.Generator().manual_seed(m + n))
+    small = torch.nn.functional.interpolate(x, size=(n, n), mode="bicubic", antialias=True, align_corners=False)
+    expected = torch.nn.functional.interpolate(small, size=(m, m), mode="bicubic", align_corners=False)
+    assert torch.allclose(lowpass(x, n), expected, atol=1e-4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = lowpass(x, n)
+    assert out.dtype == torch.float32 and torch.allclose(out, expected, atol=1e-4)

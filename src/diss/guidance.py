@@ -39,6 +39,7 @@ def two_condition_guidance(
     """
     use_sketch = _active(sketch_scale, sketch)
     use_stroke = _active(stroke_scale, stroke)
+    dtype = getattr(unet, "dtype", torch.float32)  # bf16 weights take bf16 inputs (no autocast then)
 
     def denoiser(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         b = x.shape[0]
@@ -54,7 +55,7 @@ def two_condition_guidance(
         n = len(sketches)
         xs = x.repeat(n, 1, 1, 1)  # (n·B, 3, H, W)
         ts = (t.reshape(-1).expand(b) if t.numel() == 1 else t).repeat(n)  # (n·B,)
-        out = unet(model_input(xs, torch.cat(sketches), torch.cat(strokes)), ts).sample.float()
+        out = unet(model_input(xs, torch.cat(sketches), torch.cat(strokes)).to(dtype), ts).sample.float()
         parts = out.split(b)  # n × (B, C, H, W)
         uncond = parts[0]
         eps = uncond[:, :3]

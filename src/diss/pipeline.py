@@ -217,7 +217,8 @@ class DiSSPipeline(DiffusionPipeline):
         reference (``realism_mode``
         "lowpass", the paper's, or "x0", on the predicted x̂₀); ``image`` + ``mask`` (white = regenerate) edits locally.
         ``precision`` "auto" runs the U-Net in bf16 autocast where the hardware has bf16 units, else fp32; the
-        sampler's arithmetic stays fp32 either way."""
+        sampler's arithmetic stays fp32 either way. A U-Net cast to bf16 (``pipe.to(dtype=torch.bfloat16)``) runs in
+        plain bf16 whatever ``precision`` says: no autocast casts, GroupNorm and SiLU in bf16 too."""
         size, n = self.size, int(num_images)
         if not 1 <= num_inference_steps <= 10_000:
             raise DissError(f"num_inference_steps must be 1 to 10000, not {num_inference_steps}")
@@ -231,6 +232,8 @@ class DiSSPipeline(DiffusionPipeline):
             raise DissError("local editing needs both image and mask")
         device = self.unet.device
         amp = autocast_dtype(device, precision)
+        if self.unet.dtype != torch.float32:  # weights already cast (pipe.to(dtype=torch.bfloat16)): no autocast
+            amp = None
         sk = _batch(sketch, prepare_sketch, size, n, "sketch", device)
         st = _batch(stroke, prepare_stroke, size, n, "stroke", device)
         s_sk = _scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)

@@ -11,6 +11,8 @@ and kept in [1, m]. s = 0 keeps the most of the reference (N = m/8 + k: 8×8 at 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -27,13 +29,28 @@ def lowpass_side(realism: float, image_side: int, k: int = 0) -> int:
     return int(min(max(round(n), 1), image_side))
 
 
+@functools.lru_cache(maxsize=64)
+def lowpass_matrix(m: int, n: int, device: torch.device | None = None, dtype: torch.dtype = torch.float32):
+    """L (m, m) of one axis of LP_N: shrink m → N (bicubic, antialiased) and enlarge N → m (bicubic), as ILVR's resizer.
+
+    Both resizes are separable and linear, so LP_N(x) = L_H · x · L_Wᵀ per channel: two small matrix products, cached
+    per (m, N, device, dtype), that run alike on every device (CUDA's antialiased kernel refuses shrinks of m/N ≳ 40)."""
+    # the unit vectors e_i as m images constant along a width of 4 (the resizers treat a width of 1 as a special case)
+    basis = torch.eye(m, dtype=torch.float64)[:, None, :, None].expand(m, 1, m, 4)  # (m, 1, m, 4)
+    small = F.interpolate(basis, size=(n, 4), mode="bicubic", antialias=True, align_corners=False)  # (m, 1, N, 4)
+    back = F.interpolate(small, size=(m, 4), mode="bicubic", align_corners=False)  # (m, 1, m, 4): LP of each e_i
+    return back[:, 0, :, 0].T.contiguous().to(device, dtype)  # (m, m): column i = LP(e_i)
+
+
 def lowpass(x: torch.Tensor, n: int) -> torch.Tensor:
-    """LP_N: shrink (B, C, m, m) to N×N with antialiasing, enlarge back to m×m (bicubic, as ILVR's resizer)."""
-    m = x.shape[-1]
-    if n >= m:
+    """LP_N: shrink (B, C, H, W) to N×N with antialiasing, enlarge back to H×W (bicubic, as ILVR's resizer); fp32."""
+    h, w = x.shape[-2:]
+    if n >= min(h, w):
         return x
-    small = F.interpolate(x, size=(n, n), mode="bicubic", antialias=True, align_corners=False)
-    return F.interpolate(small, size=x.shape[-2:], mode="bicubic", align_corners=False)
+    with torch.autocast(x.device.type, enabled=False):  # the sampler's arithmetic stays fp32 inside autocast too
+        xf = x.float()
+        out = lowpass_matrix(h, n, xf.device) @ xf @ lowpass_matrix(w, n, xf.device).T  # (B, C, H, W)
+    return out.to(x.dtype)
 
 
 def combined_reference(sketch: torch.Tensor | None, stroke: torch.Tensor | None) -> torch.Tensor:
