@@ -72,6 +72,29 @@ def test_bf16_autocast_stays_close_to_fp32(pipe, drawing):
     assert (full - half).abs().mean() < 0.02  # ~2.5 grey levels on average
 
 
+def test_a_bf16_cast_unet_runs_without_autocast_and_stays_close(pipe, drawing, tmp_path):
+    """pipe.to(dtype=bf16): inputs follow the weights' dtype (no autocast); the images stay close to fp32's."""
+    full = run(pipe, *drawing, num_images=2, generator=gens(2))
+    cast = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_scheduler())
+    cast.unet.load_state_dict(pipe.unet.state_dict())
+    cast.to(dtype=torch.bfloat16)
+    half = run(cast, *drawing, num_images=2, generator=gens(2))  # precision "fp32": a bf16 U-Net is used as it is
+    assert cast.unet.dtype == torch.bfloat16 and half.dtype == torch.float32
+    assert not torch.equal(full, half) and (full - half).abs().mean() < 0.02
+
+
+def test_best_device_is_the_cpu_here_and_a_missing_gpu_is_one_clear_error(pipe, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.delenv("DISS_DEVICE", raising=False)
+    assert pipe.to_best_device().unet.device.type == "cpu" and pipe.unet.dtype == torch.float32
+    monkeypatch.setenv("DISS_DEVICE", "cuda")
+    with pytest.raises(DissError, match="no CUDA GPU"):
+        pipe.to_best_device()
+    monkeypatch.setenv("DISS_DEVICE", "tpu")
+    with pytest.raises(DissError, match="cpu or cuda"):
+        pipe.to_best_device()
+
+
 @pytest.mark.parametrize("sampler", defaults.SAMPLERS)
 @pytest.mark.parametrize("mode", ["lowpass", "x0"])
 def test_every_sampler_runs_with_every_dial(pipe, drawing, sampler, mode):

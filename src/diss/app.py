@@ -166,7 +166,7 @@ class DissApp:
         model = Path(config.model) if config.model else SHIPPED_MODEL
         if not model.is_dir():
             raise DissError(f"model folder {model} does not exist; pass --model DIR (a folder made by diss export)")
-        self.pipe = DiSSPipeline.from_pretrained(model)
+        self.pipe = DiSSPipeline.from_pretrained(model).to_best_device()
         self.lock = threading.Lock()  # one sampling job on the model at a time, whatever the queue does
 
     # -- inputs

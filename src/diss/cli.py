@@ -236,7 +236,7 @@ def _load_pipeline(model):
         )
     if not folder.is_dir():
         raise DissError(f"model folder {folder} does not exist")
-    return DiSSPipeline.from_pretrained(folder)
+    return DiSSPipeline.from_pretrained(folder).to_best_device()
 
 
 def _pairs(sketch, stroke, image=None, mask=None):

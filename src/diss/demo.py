@@ -75,7 +75,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     if not model.exists():
         raise DissError(f"model folder {model} does not exist; pass --model DIR (a folder made by diss export)")
     drawings = {name: load_example(name) for name in EXAMPLE_NAMES}
-    pipe = DiSSPipeline.from_pretrained(model)
+    pipe = DiSSPipeline.from_pretrained(model).to_best_device()
     out = output_dir(config.out)  # made only once the model loaded: a failed start leaves nothing behind
     size = pipe.size
     n_seeds = config.seeds

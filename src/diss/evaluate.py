@@ -197,7 +197,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     settings = _settings(cfg)  # a bad setting is refused before anything is loaded or written
     if not Path(cfg.model).is_dir():
         raise DissError(f"model folder {cfg.model} does not exist")
-    pipe = DiSSPipeline.from_pretrained(cfg.model)
+    pipe = DiSSPipeline.from_pretrained(cfg.model).to_best_device()
     out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind
     size = pipe.size
     photos, floor_photos = _load_photos(cfg.data, cfg.num)
@@ -300,6 +300,7 @@ def write_plots(metrics: dict, out: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
 
     s = metrics["settings"]
     made = []
@@ -357,13 +358,16 @@ def write_plots(metrics: dict, out: Path) -> list[str]:
         for sampler in dict.fromkeys(v["value"][0] for v in steps):  # in the study's order
             pts = sorted((v["value"][1], v["fid"], v.get("fid_difference_sd", 0.0)) for v in steps
                          if v["value"][0] == sampler)  # fmt: skip
-            if len(pts) > 1:  # error bars: the paired-bootstrap sd of the difference to the reference
-                ax.errorbar(*zip(*pts, strict=True), fmt="o-", capsize=3, label=sampler)
+            # error bars: the paired-bootstrap sd of the difference to the reference; one setting is one marker
+            ax.errorbar(*zip(*pts, strict=True), fmt="o-", capsize=3, label=sampler)
         if eq:
             ref_sampler, ref_steps = eq["reference"]
             ax.plot([ref_steps], [eq["reference_fid"]], "k*", ms=10, label=f"{ref_sampler} {ref_steps} (reference)")
             ax.axhline(eq["fid_limit"], color="k", ls="--", lw=0.8, label="reference + 5%")
             ax.set_xscale("log")
+            ax.set_xticks(sorted({v["value"][1] for v in steps}))  # labelled at the step counts measured
+            ax.xaxis.set_major_formatter(ScalarFormatter())  # 20, 40, 250 rather than 2×10¹
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.axhline(metrics["fid_floor"], color="gray", ls=":", label="floor")
         ax.set_xlabel("sampling steps")
         ax.set_ylabel(f"FID (N={metrics['n']})")

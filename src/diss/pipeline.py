@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -171,6 +172,21 @@ class DiSSPipeline(DiffusionPipeline):
             raise DissError(f"{folder} holds a damaged or foreign model ({str(e).splitlines()[0][:200]})") from None
         unet = unet.eval().to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
         return cls(unet=unet, scheduler=scheduler)
+
+    def to_best_device(self) -> DiSSPipeline:
+        """Move to the GPU where there is one, with the U-Net cast to bf16 where the GPU has it (1.2× faster than
+        autocast on an H100, half the memory); on a CPU keep fp32 weights under bf16 autocast (a bf16 cast was no
+        faster there). ``DISS_DEVICE=cpu`` (or ``cuda``) overrides the choice."""
+        wanted = os.environ.get("DISS_DEVICE", "").strip().lower() or ("cuda" if torch.cuda.is_available() else "cpu")
+        if wanted not in ("cpu", "cuda"):
+            raise DissError(f"DISS_DEVICE must be cpu or cuda, not {wanted!r}")
+        if wanted == "cuda" and not torch.cuda.is_available():
+            raise DissError("DISS_DEVICE=cuda, but PyTorch sees no CUDA GPU here; unset it to run on the CPU")
+        if wanted == "cuda":
+            self.to("cuda")
+            if torch.cuda.is_bf16_supported():
+                self.to(dtype=torch.bfloat16)
+        return self
 
     @property
     def size(self) -> int:
