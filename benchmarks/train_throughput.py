@@ -52,7 +52,7 @@ def step_rates(
     for name in optimizers:
         opt = torch.optim.AdamW(unet.parameters(), lr=1e-4, **{name: True})
 
-        def one():
+        def one(opt=opt):
             noise = torch.randn_like(x0)
             t = torch.randint(0, 1000, (batch,), device=device)
             x_t = q_sample(sched, x0, noise, t)
@@ -110,7 +110,8 @@ def main() -> None:
         if "fp32 foreach" in rates and "bf16 foreach" in rates:
             parts += f", bf16/fp32 {rates['bf16 foreach'] / rates['fp32 foreach']:.2f}x"
         best = max(rates.values())
-        print(f"{name:6s} {params:5.1f}M params: {parts}  ({3600 * best / args.batch:,.0f} steps/h at batch {args.batch})")
+        steps_h = 3600 * best / args.batch
+        print(f"{name:6s} {params:5.1f}M params: {parts}  ({steps_h:,.0f} steps/h at batch {args.batch})")
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def lowpass_matrix(m: int, n: int, device: torch.device | None = None, dtype: to
     """L (m, m) of one axis of LP_N: shrink m → N (bicubic, antialiased) and enlarge N → m (bicubic), as ILVR's resizer.
 
     Both resizes are separable and linear, so LP_N(x) = L_H · x · L_Wᵀ per channel: two small matrix products, cached
-    per (m, N, device, dtype), that run alike on every device (CUDA's antialiased kernel refuses shrinks of m/N ≳ 40)."""
+    per (m, N, device, dtype), that run alike on every device (CUDA's antialiased kernel refuses large shrinks such as
+    64 → 1)."""
     # the unit vectors e_i as m images constant along a width of 4 (the resizers treat a width of 1 as a special case)
     basis = torch.eye(m, dtype=torch.float64)[:, None, :, None].expand(m, 1, m, 4)  # (m, 1, m, 4)
     small = F.interpolate(basis, size=(n, 4), mode="bicubic", antialias=True, align_corners=False)  # (m, 1, N, 4)
