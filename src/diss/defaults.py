@@ -13,4 +13,6 @@ SAMPLER = "ddim"
 # ddim: deterministic; dpm++: DPM-Solver++ 2M; dpm++sde: its stochastic (SDE) variant, the few-step sampler closest to
 # DDPM 250 under realism; ddpm: ancestral, the original procedure (respaced to the step count)
 SAMPLERS = ("ddim", "dpm++", "dpm++sde", "ddpm")
-STEPS = 20  # DDIM's FID is flat from 10 to 30 steps (119.5–122.1 at N = 100, realism 1); DDPM 250: 111.8
+# DDIM's FID is flat from 10 to 30 steps: 120.2 / 120.4 / 119.5 / 122.1 at 10 / 15 / 20 / 30 (N = 100) and 90.8 / 90.9 /
+# 91.4 at 10 / 15 / 20 (N = 249), its sketch F1 and stroke error alike; 10 steps halve the time (BENCHMARKS.md)
+STEPS = 10

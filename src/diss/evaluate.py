@@ -409,7 +409,7 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
     if "equal_quality" in metrics:
         eq = metrics["equal_quality"]
         found = ", ".join(
-            f"{k} {v if v is not None else 'none tried'}"
+            f"{k} {v if v is not None else 'none of the counts tried'}"
             for k, v in eq.items()
             if k not in ("reference", "reference_fid", "fid_limit")
         )
