@@ -72,7 +72,7 @@ def test_bf16_autocast_stays_close_to_fp32(pipe, drawing):
     assert (full - half).abs().mean() < 0.02  # ~2.5 grey levels on average
 
 
-def test_a_bf16_cast_unet_runs_without_autocast_and_stays_close(pipe, drawing, tmp_path):
+def test_a_bf16_cast_unet_runs_without_autocast_and_stays_close(pipe, drawing):
     """pipe.to(dtype=bf16): inputs follow the weights' dtype (no autocast); the images stay close to fp32's."""
     full = run(pipe, *drawing, num_images=2, generator=gens(2))
     cast = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_scheduler())

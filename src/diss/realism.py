@@ -44,7 +44,7 @@ def lowpass_matrix(m: int, n: int, device: torch.device | None = None, dtype: to
 
 
 def lowpass(x: torch.Tensor, n: int) -> torch.Tensor:
-    """LP_N: shrink (B, C, H, W) to N×N with antialiasing, enlarge back to H×W (bicubic, as ILVR's resizer); fp32."""
+    """LP_N: shrink (B, C, H, W) to N×N with antialiasing, enlarge back to H×W (bicubic, as ILVR's resizer), in fp32."""
     h, w = x.shape[-2:]
     if n >= min(h, w):
         return x
