@@ -1,4 +1,6 @@
+import pytest
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 from diss.diffusion import make_scheduler
 from diss.guidance import two_condition_guidance
@@ -54,3 +56,64 @@ def test_an_oracle_denoiser_recovers_the_image_with_every_sampler():
         noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
         out = sample(oracle, scheduler, noise, 20, generator=torch.Generator().manual_seed(2))
         assert (out - x0).abs().max() < 0.05, (type(scheduler).__name__, scheduler.config.get("algorithm_type"))
+
+
+class _HostWaits(TorchDispatchMode):
+    """Counts the host→device copies that wait for the device (all but non_blocking ones). The device is ``meta``, a
+    stand-in for a GPU that has no data: reading a value back from it (item, bool, nonzero) raises outright."""
+
+    def __init__(self):
+        super().__init__()
+        self.waits = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is torch.ops.aten._to_copy.default:
+            src, dst, non_blocking = args[0], kwargs.get("device"), kwargs.get("non_blocking", False)
+        elif func is torch.ops.aten.copy_.default:
+            src, dst, non_blocking = args[1], args[0].device, args[2] if len(args) > 2 else False
+        else:
+            return func(*args, **kwargs)
+        if src.device.type == "cpu" and dst is not None and torch.device(dst).type == "meta" and src.dim() > 0:
+            self.waits += not non_blocking  # host scalars (0-dim) travel as kernel arguments, never waited for
+        return func(*args, **kwargs)
+
+
+def _device_run(scheduler, steps: int, realism_mode: str) -> int:
+    from diss.editing import mask_blend_hook
+    from diss.realism import combined_reference, lowpass_hook, lowpass_matrix, x0_lowpass_denoiser
+
+    lowpass_matrix.cache_clear()  # its one copy per device is counted in every run alike
+    torch.manual_seed(0)
+    unet = build_unet(preset("tiny"), 16).eval().to("meta")
+    sketch, stroke = torch.ones(2, 1, 16, 16, device="meta"), torch.zeros(2, 3, 16, 16, device="meta")
+    gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
+    denoiser = two_condition_guidance(unet, sketch, stroke, 1.5, torch.tensor([1.0, 2.0]))  # per-sample scales
+    hooks = [mask_blend_hook(stroke, torch.ones(2, 1, 16, 16, device="meta"), scheduler, gens)]
+    reference = combined_reference(sketch, stroke)
+    if realism_mode == "x0":
+        denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, 2)
+    else:
+        hooks.append(lowpass_hook(reference, scheduler, 2, gens))
+    with _HostWaits() as counter, torch.no_grad():
+        out = sample(denoiser, scheduler, torch.randn(2, 3, 16, 16).to("meta"), steps, gens, hooks)
+    assert out.shape == (2, 3, 16, 16) and out.device.type == "meta"
+    return counter.waits
+
+
+@pytest.mark.parametrize("algorithm", ["ddim", "dpmsolver++", "sde-dpmsolver++"])
+@pytest.mark.parametrize("realism_mode", ["lowpass", "x0"])
+def test_the_step_loop_never_waits_on_the_device(algorithm, realism_mode):
+    """No per-step host sync: no value read back from the device (it would raise on meta), and the blocking copies
+    to it (the schedule, a scale table) are made once, so their count does not grow with the number of steps."""
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
+    base = make_scheduler("linear")
+
+    def scheduler():
+        if algorithm == "ddim":
+            return DDIMScheduler.from_config(base.config)
+        return DPMSolverMultistepScheduler.from_config(base.config, algorithm_type=algorithm)
+
+    few, many = _device_run(scheduler(), 2, realism_mode), _device_run(scheduler(), 6, realism_mode)
+    assert few == many, f"{many - few} more blocking copies over 4 more steps"

@@ -33,11 +33,25 @@ def q_sample(scheduler: DDPMScheduler, x0: torch.Tensor, noise: torch.Tensor, t:
     return scheduler.add_noise(x0, noise, t)
 
 
+def q_sample_at(scheduler, x0: torch.Tensor, noise: torch.Tensor, t: int) -> torch.Tensor:
+    """q_sample with one timestep ``t`` for the whole batch (the sampler's hooks): the coefficients are host numbers, so
+    nothing is looked up on the device or waited for."""
+    alpha_bar = scheduler.alphas_cumprod.cpu()[t]  # a host fp32 scalar, rounded as diffusers' add_noise rounds it
+    return alpha_bar**0.5 * x0 + (1.0 - alpha_bar) ** 0.5 * noise
+
+
 def sample_noise(like: torch.Tensor, generator=None) -> torch.Tensor:
-    """Gaussian noise shaped like ``like``; with a list of generators, sample i draws from generator i only."""
+    """Gaussian noise shaped like ``like``; with a list of generators, sample i draws from generator i only.
+
+    Drawn on the host (a seed gives the same numbers on every device), into pinned memory when ``like`` lives on a GPU,
+    and sent without waiting for the device's queue to drain."""
+    noise = torch.empty(like.shape, pin_memory=like.device.type == "cuda")  # (B, C, H, W) fp32 on the host
     if isinstance(generator, list):
-        return torch.cat([torch.randn(like.shape[1:], generator=g).unsqueeze(0) for g in generator]).to(like)
-    return torch.randn(like.shape, generator=generator).to(like)
+        for g, row in zip(generator, noise, strict=True):
+            torch.randn(row.shape, generator=g, out=row)
+    else:
+        torch.randn(like.shape, generator=generator, out=noise)
+    return noise.to(like.device, like.dtype, non_blocking=True)
 
 
 def _extract(values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from diss.diffusion import q_sample, sample_noise
+from diss.diffusion import q_sample_at, sample_noise
 
 
 def mask_blend_hook(image: torch.Tensor, mask: torch.Tensor, scheduler, generator=None):
@@ -14,14 +14,12 @@ def mask_blend_hook(image: torch.Tensor, mask: torch.Tensor, scheduler, generato
     the input exactly.
     """
 
-    def hook(x: torch.Tensor, t_prev: torch.Tensor, i: int) -> torch.Tensor:
-        t = int(t_prev.reshape(-1)[0])
+    def hook(x: torch.Tensor, t_prev: int, i: int) -> torch.Tensor:
         m = mask.to(x)
-        if t < 0:
+        if t_prev < 0:
             known = image.to(x)
         else:
-            ts = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-            known = q_sample(scheduler, image.to(x), sample_noise(x, generator), ts)
+            known = q_sample_at(scheduler, image.to(x), sample_noise(x, generator), t_prev)
         return m * x + (1.0 - m) * known
 
     return hook

@@ -275,7 +275,7 @@ class DiSSPipeline(DiffusionPipeline):
         if callback_on_step_end is not None:
 
             def callback_hook(x, t, i):  # diffusers convention: callback(pipe, step, timestep, {"latents": x}) -> dict
-                result = callback_on_step_end(self, i, t, {"latents": x})
+                result = callback_on_step_end(self, i, torch.tensor(t), {"latents": x})
                 return result.get("latents", x) if isinstance(result, dict) else x
 
             hooks.append(callback_hook)

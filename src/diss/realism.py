@@ -11,12 +11,13 @@ and kept in [1, m]. s = 0 keeps the most of the reference (N = m/8 + k: 8×8 at 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
 import torch.nn.functional as F
 
-from diss.diffusion import q_sample, sample_noise
+from diss.diffusion import q_sample_at, sample_noise
 from diss.errors import DissError
 
 
@@ -48,7 +49,9 @@ def lowpass(x: torch.Tensor, n: int) -> torch.Tensor:
     h, w = x.shape[-2:]
     if n >= min(h, w):
         return x
-    with torch.autocast(x.device.type, enabled=False):  # the sampler's arithmetic stays fp32 inside autocast too
+    kind = x.device.type
+    off = torch.autocast(kind, enabled=False) if torch.amp.is_autocast_available(kind) else contextlib.nullcontext()
+    with off:  # the sampler's arithmetic stays fp32 inside autocast too
         xf = x.float()
         out = lowpass_matrix(h, n, xf.device) @ xf @ lowpass_matrix(w, n, xf.device).T  # (B, C, H, W)
     return out.to(x.dtype)
@@ -69,15 +72,13 @@ def lowpass_hook(reference: torch.Tensor, scheduler, n: int, generator: torch.Ge
     """A sampler hook applying eq. 8 with the reference noised to ``t_prev`` (clean when ``t_prev`` < 0)."""
     lp_ref_cache: dict[int, torch.Tensor] = {}
 
-    def hook(x: torch.Tensor, t_prev: torch.Tensor, i: int) -> torch.Tensor:
-        t = int(t_prev.reshape(-1)[0])
-        if t < 0:
+    def hook(x: torch.Tensor, t_prev: int, i: int) -> torch.Tensor:
+        if t_prev < 0:
             if -1 not in lp_ref_cache:
                 lp_ref_cache[-1] = lowpass(reference.to(x), n)
             target = lp_ref_cache[-1]
         else:
-            ts = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)
-            target = lowpass(q_sample(scheduler, reference.to(x), sample_noise(x, generator), ts), n)
+            target = lowpass(q_sample_at(scheduler, reference.to(x), sample_noise(x, generator), t_prev), n)
         return x - lowpass(x, n) + target
 
     return hook
@@ -89,11 +90,13 @@ def x0_lowpass_denoiser(denoiser, reference: torch.Tensor, scheduler, n: int):
     x̂₀ = (x_t − √(1−ᾱ_t)·ε)/√ᾱ_t; x̂₀ ← x̂₀ − LP_N(x̂₀) + LP_N(c_comb); ε ← (x_t − √ᾱ_t·x̂₀)/√(1−ᾱ_t). Every sampler
     consumes ε, so this works with all of them, and x_t stays on the noise level the sampler expects.
     """
-    alphas = scheduler.alphas_cumprod
+    alphas = {}  # ᾱ per device, copied once
 
     def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         out = denoiser(x, t)
-        a = alphas.to(x.device)[t.long()].float().reshape(-1, 1, 1, 1)
+        if x.device not in alphas:
+            alphas[x.device] = scheduler.alphas_cumprod.to(x.device, torch.float32)
+        a = alphas[x.device].index_select(0, t.reshape(-1).long()).reshape(-1, 1, 1, 1)  # a gather: no host read
         eps = out[:, :3]
         x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
         x0 = x0 - lowpass(x0, n) + lowpass(reference.to(x0), n)
