@@ -191,3 +191,19 @@ def test_default_model_missing_is_one_clear_line(capsys, files, monkeypatch):
     code, _, err = cli(capsys, "generate", "--sketch", files / "sk/a.png", "--out", files / "x.png")
     assert code != 0 and "pass --model" in err and len(err.strip().splitlines()) == 1
     assert not (files / "x.png").exists()
+
+
+def test_compile_flag_compiles_the_unet_and_keeps_the_image(capsys, model, files, monkeypatch):
+    from diss.pipeline import DiSSPipeline
+
+    compiled, original = [], DiSSPipeline.compile
+
+    def recording_compile(pipe, mode="default"):  # the graph runs as traced: none of inductor's minutes on a CPU
+        compiled.append(mode)
+        return original(pipe, mode, backend=lambda gm, example_inputs: gm.forward)
+
+    monkeypatch.setattr(DiSSPipeline, "compile", recording_compile)
+    base = ["generate", "--model", model, "--steps", 2, "--quiet", "--sketch", files / "sk/a.png"]
+    assert cli(capsys, *base, "--out", files / "eager.png")[0] == 0 and not compiled
+    assert cli(capsys, *base, "--compile", "--out", files / "compiled.png")[0] == 0 and compiled == ["default"]
+    assert np.array_equal(np.asarray(Image.open(files / "eager.png")), np.asarray(Image.open(files / "compiled.png")))

@@ -192,3 +192,23 @@ def test_folders_that_are_not_models(tmp_path, pipe):
     (tmp_path / "m" / "unet" / "diffusion_pytorch_model.bin").write_bytes(b"\x80\x04pickle")
     with pytest.raises(DissError, match="pickled weights are never loaded"):
         DiSSPipeline.from_pretrained(tmp_path / "m")
+
+
+def test_compile_traces_the_unet_in_place_and_keeps_the_images(drawing):
+    """pipe.compile() swaps in a compiled U-Net that the sampler then uses (here with a recording backend that runs
+    the traced graph as it is: none of inductor's minutes on a CPU), and the images stay the same."""
+    torch.manual_seed(0)
+    compiled = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_scheduler())
+    before = run(compiled, *drawing, generator=gens(2), num_images=2)
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm)
+        return gm.forward
+
+    assert compiled.compile(backend=backend) is compiled
+    after = run(compiled, *drawing, generator=gens(2), num_images=2)
+    assert graphs, "the compiled U-Net was never called"
+    assert torch.equal(before, after)
+    with pytest.raises(DissError, match="compile mode"):
+        compiled.compile(mode="fast")

@@ -22,6 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 MAX_STEPS = 10_000
+COMPILE_HELP = "torch.compile the U-Net: for many images on a GPU (2.3x at batch 512 on an H100), ~30 s to start"
 
 
 def _steps(text: str) -> int:
@@ -276,6 +277,8 @@ def _generate(args) -> int:
     jobs, many = _pairs(args.sketch, args.stroke, getattr(args, "image", None), getattr(args, "mask", None))
     out = output_dir(args.out) if many else output_file(args.out)
     pipe = _load_pipeline(args.model)
+    if args.compile:
+        pipe.compile()
     dials = {
         "sketch_guidance_scale": args.sketch_scale,
         "stroke_guidance_scale": args.stroke_scale,
@@ -393,6 +396,7 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", type=_sweep_arg, metavar="NAME=V1,V2", help="e.g. realism=0,0.5,1: a labelled grid")
     p.add_argument("--batch-size", type=_positive_int, default=8, help="inputs generated together (folders)")
+    p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     p.add_argument("--out", required=True, help="PNG file (file inputs) or folder (folder inputs)")
     p.add_argument("--quiet", action="store_true")
 
@@ -442,6 +446,7 @@ def cmd_evaluate(args) -> int:
         steps=args.steps,
         seed=args.seed,
         batch_size=args.batch_size,
+        compile=args.compile,
         realism=args.realism,
         studies=tuple(args.studies),
         **({"step_values": tuple(args.step_values)} if args.step_values else {}),
@@ -589,6 +594,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=_steps, default=25)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=16)
+    p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     studies = ["base", "realism", "scales", "realism_mode", "steps", "sdedit"]  # = diss.evaluate.STUDIES
     p.add_argument("--studies", nargs="+", default=studies, choices=studies)
     p.add_argument(

@@ -58,6 +58,7 @@ class EvalConfig:
     step_tolerance: float = 0.05  # "equal quality": FID at most 5% above the reference's
     sdedit_t0: tuple[float, ...] = (0.3, 0.5, 0.7)
     diversity_inputs: int = 8
+    compile: bool = False  # torch.compile the U-Net (pays on a GPU)
     diversity_samples: int = 4
     settings: dict = field(default_factory=dict, repr=False)
 
@@ -198,6 +199,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     if not Path(cfg.model).is_dir():
         raise DissError(f"model folder {cfg.model} does not exist")
     pipe = DiSSPipeline.from_pretrained(cfg.model).to_best_device()
+    if cfg.compile:
+        pipe.compile()
     out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind
     size = pipe.size
     photos, floor_photos = _load_photos(cfg.data, cfg.num)
