@@ -45,13 +45,15 @@ def sample_noise(like: torch.Tensor, generator=None) -> torch.Tensor:
 
     Drawn on the host (a seed gives the same numbers on every device), into pinned memory when ``like`` lives on a GPU,
     and sent without waiting for the device's queue to drain."""
-    noise = torch.empty(like.shape, pin_memory=like.device.type == "cuda")  # (B, C, H, W) fp32 on the host
+    pinned = like.device.type == "cuda"  # elsewhere (CPU, MPS) a plain copy: non_blocking is safe only from pinned memory
+    noise = torch.empty(like.shape, pin_memory=pinned)  # (B, C, H, W) fp32 on the host
     if isinstance(generator, list):
         for g, row in zip(generator, noise, strict=True):
             torch.randn(row.shape, generator=g, out=row)
     else:
         torch.randn(like.shape, generator=generator, out=noise)
-    return noise.to(like.device, like.dtype, non_blocking=True)
+    no_wait = pinned or like.device.type == "meta"  # meta holds no data (the tests' stand-in for a GPU)
+    return noise.to(like.device, like.dtype, non_blocking=no_wait)
 
 
 def _extract(values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
