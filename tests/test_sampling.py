@@ -74,12 +74,12 @@ class _HostWaits(TorchDispatchMode):
             src, dst, non_blocking = args[1], args[0].device, args[2] if len(args) > 2 else False
         else:
             return func(*args, **kwargs)
-        if src.device.type == "cpu" and dst is not None and torch.device(dst).type == "meta" and src.dim() > 0:
-            self.waits += not non_blocking  # host scalars (0-dim) travel as kernel arguments, never waited for
+        if src.device.type == "cpu" and dst is not None and torch.device(dst).type == "meta":
+            self.waits += not non_blocking  # host scalars used as operands are no copies: they travel as arguments
         return func(*args, **kwargs)
 
 
-def _device_run(scheduler, steps: int, realism_mode: str) -> int:
+def _device_run(scheduler, steps: int, realism_mode: str, sdedit: bool) -> int:
     from diss.editing import mask_blend_hook
     from diss.realism import combined_reference, lowpass_hook, lowpass_matrix, x0_lowpass_denoiser
 
@@ -96,14 +96,16 @@ def _device_run(scheduler, steps: int, realism_mode: str) -> int:
     else:
         hooks.append(lowpass_hook(reference, scheduler, 2, gens))
     with _HostWaits() as counter, torch.no_grad():
-        out = sample(denoiser, scheduler, torch.randn(2, 3, 16, 16).to("meta"), steps, gens, hooks)
+        init = dict(init=torch.zeros(2, 3, 16, 16, device="meta"), strength=0.5) if sdedit else {}
+        out = sample(denoiser, scheduler, torch.randn(2, 3, 16, 16).to("meta"), steps, gens, hooks, **init)
     assert out.shape == (2, 3, 16, 16) and out.device.type == "meta"
     return counter.waits
 
 
 @pytest.mark.parametrize("algorithm", ["ddim", "dpmsolver++", "sde-dpmsolver++"])
 @pytest.mark.parametrize("realism_mode", ["lowpass", "x0"])
-def test_the_step_loop_never_waits_on_the_device(algorithm, realism_mode):
+@pytest.mark.parametrize("sdedit", [False, True])
+def test_the_step_loop_never_waits_on_the_device(algorithm, realism_mode, sdedit):
     """No per-step host sync: no value read back from the device (it would raise on meta), and the blocking copies
     to it (the schedule, a scale table) are made once, so their count does not grow with the number of steps."""
     from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
@@ -115,5 +117,21 @@ def test_the_step_loop_never_waits_on_the_device(algorithm, realism_mode):
             return DDIMScheduler.from_config(base.config)
         return DPMSolverMultistepScheduler.from_config(base.config, algorithm_type=algorithm)
 
-    few, many = _device_run(scheduler(), 2, realism_mode), _device_run(scheduler(), 6, realism_mode)
-    assert few == many, f"{many - few} more blocking copies over 4 more steps"
+    few, many = _device_run(scheduler(), 4, realism_mode, sdedit), _device_run(scheduler(), 12, realism_mode, sdedit)
+    assert few == many, f"{many - few} more blocking copies over 8 more steps"
+
+
+def test_ddpm_ignores_a_solver_setting_left_in_its_config():
+    """diffusers keeps other schedulers' settings in a config: DDPM made from a config that names an SDE solver must
+    still sample as DDPM (and not be handed the solver's variance_noise)."""
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
+
+    solver = DPMSolverMultistepScheduler.from_config(make_scheduler("linear").config, algorithm_type="sde-dpmsolver++")
+    ddpm = DDPMScheduler.from_config(solver.config)
+    assert ddpm.config.algorithm_type == "sde-dpmsolver++"  # the situation under test
+    torch.manual_seed(0)
+    unet = build_unet(preset("tiny"), 16).eval()
+    noise = torch.randn(1, 3, 16, 16, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = sample(two_condition_guidance(unet, None, None, 0.0, 0.0), ddpm, noise, 3, torch.Generator())
+    assert out.shape == (1, 3, 16, 16) and torch.isfinite(out).all()

@@ -33,10 +33,11 @@ def q_sample(scheduler: DDPMScheduler, x0: torch.Tensor, noise: torch.Tensor, t:
     return scheduler.add_noise(x0, noise, t)
 
 
-def q_sample_at(scheduler, x0: torch.Tensor, noise: torch.Tensor, t: int) -> torch.Tensor:
-    """q_sample with one timestep ``t`` for the whole batch (the sampler's hooks): the coefficients are host numbers, so
-    nothing is looked up on the device or waited for."""
-    alpha_bar = scheduler.alphas_cumprod.cpu()[t]  # a host fp32 scalar, rounded as diffusers' add_noise rounds it
+def q_sample_at(alphas_cumprod: torch.Tensor, x0: torch.Tensor, noise: torch.Tensor, t: int) -> torch.Tensor:
+    """q_sample with one timestep ``t`` for the whole batch (the sampler's hooks), from a host copy of ᾱ: the
+    coefficients are host numbers, so nothing is looked up on the device or waited for. Rounded as DDPM's and DDIM's
+    ``add_noise`` round them (fp32), so seeds repeat bit for bit with those samplers."""
+    alpha_bar = alphas_cumprod[t]  # a host fp32 scalar
     return alpha_bar**0.5 * x0 + (1.0 - alpha_bar) ** 0.5 * noise
 
 
@@ -45,7 +46,9 @@ def sample_noise(like: torch.Tensor, generator=None) -> torch.Tensor:
 
     Drawn on the host (a seed gives the same numbers on every device), into pinned memory when ``like`` lives on a GPU,
     and sent without waiting for the device's queue to drain."""
-    pinned = like.device.type == "cuda"  # elsewhere (CPU, MPS) a plain copy: non_blocking is safe only from pinned memory
+    pinned = (
+        like.device.type == "cuda"
+    )  # elsewhere (CPU, MPS) a plain copy: non_blocking is safe only from pinned memory
     noise = torch.empty(like.shape, pin_memory=pinned)  # (B, C, H, W) fp32 on the host
     if isinstance(generator, list):
         for g, row in zip(generator, noise, strict=True):

@@ -13,13 +13,14 @@ def mask_blend_hook(image: torch.Tensor, mask: torch.Tensor, scheduler, generato
     After the last step (t−1 = −1) the known region is the input image itself, so outside the mask the output equals
     the input exactly.
     """
+    alphas = scheduler.alphas_cumprod.cpu()  # ᾱ on the host, taken once
 
     def hook(x: torch.Tensor, t_prev: int, i: int) -> torch.Tensor:
         m = mask.to(x)
         if t_prev < 0:
             known = image.to(x)
         else:
-            known = q_sample_at(scheduler, image.to(x), sample_noise(x, generator), t_prev)
+            known = q_sample_at(alphas, image.to(x), sample_noise(x, generator), t_prev)
         return m * x + (1.0 - m) * known
 
     return hook

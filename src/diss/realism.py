@@ -71,6 +71,7 @@ def combined_reference(sketch: torch.Tensor | None, stroke: torch.Tensor | None)
 def lowpass_hook(reference: torch.Tensor, scheduler, n: int, generator: torch.Generator | list | None = None):
     """A sampler hook applying eq. 8 with the reference noised to ``t_prev`` (clean when ``t_prev`` < 0)."""
     lp_ref_cache: dict[int, torch.Tensor] = {}
+    alphas = scheduler.alphas_cumprod.cpu()  # ᾱ on the host, taken once
 
     def hook(x: torch.Tensor, t_prev: int, i: int) -> torch.Tensor:
         if t_prev < 0:
@@ -78,7 +79,7 @@ def lowpass_hook(reference: torch.Tensor, scheduler, n: int, generator: torch.Ge
                 lp_ref_cache[-1] = lowpass(reference.to(x), n)
             target = lp_ref_cache[-1]
         else:
-            target = lowpass(q_sample_at(scheduler, reference.to(x), sample_noise(x, generator), t_prev), n)
+            target = lowpass(q_sample_at(alphas, reference.to(x), sample_noise(x, generator), t_prev), n)
         return x - lowpass(x, n) + target
 
     return hook

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
+from diffusers import DPMSolverMultistepScheduler
 from tqdm.auto import tqdm
 
 from diss.diffusion import sample_noise
@@ -46,7 +47,7 @@ def sample(
     scheduler.set_timesteps(num_inference_steps)  # on the host: reading it never waits on the device
     timesteps = scheduler.timesteps
     learned = uses_learned_variance(scheduler)
-    stochastic_solver = getattr(scheduler.config, "algorithm_type", "").startswith("sde-")  # takes variance_noise
+    sde = isinstance(scheduler, DPMSolverMultistepScheduler) and scheduler.config.algorithm_type.startswith("sde-")
     if init is not None:
         skip = min(int(round(len(timesteps) * (1.0 - strength))), len(timesteps) - 1)
         timesteps = timesteps[skip:]
@@ -61,7 +62,7 @@ def sample(
         out = denoiser(scheduler.scale_model_input(x, t), t_device[i])  # ε (and v) at x_t
         if not learned:
             out = out[:, :3]  # a learned variance is used only by schedulers that read it
-        if stochastic_solver:  # the same numbers diffusers would draw from the generator(s), sent without a wait
+        if sde:  # it takes its noise as variance_noise: the numbers diffusers would draw, sent without a wait
             x = scheduler.step(out, t, x, variance_noise=sample_noise(x, generator)).prev_sample  # x_{t-1}
         else:
             x = scheduler.step(out, t, x, generator=generator).prev_sample  # x_{t-1}

@@ -356,6 +356,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
         try:
             unet.load_state_dict(ckpt.model)
             optimizer.load_state_dict(ckpt.optimizer)
+            for group in optimizer.param_groups:  # the checkpoint's kernel choice is its machine's, not this one's
+                group.update(fused=fused, foreach=None)
             ema.load_state_dict(
                 {
                     **ckpt.state.get("ema_counters", {}),
