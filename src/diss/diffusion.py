@@ -46,9 +46,8 @@ def sample_noise(like: torch.Tensor, generator=None) -> torch.Tensor:
 
     Drawn on the host (a seed gives the same numbers on every device), into pinned memory when ``like`` lives on a GPU,
     and sent without waiting for the device's queue to drain."""
-    pinned = (
-        like.device.type == "cuda"
-    )  # elsewhere (CPU, MPS) a plain copy: non_blocking is safe only from pinned memory
+    # pinned memory on CUDA only; elsewhere (CPU, MPS) a plain copy, as non_blocking is safe only from pinned memory
+    pinned = like.device.type == "cuda"
     noise = torch.empty(like.shape, pin_memory=pinned)  # (B, C, H, W) fp32 on the host
     if isinstance(generator, list):
         for g, row in zip(generator, noise, strict=True):

@@ -58,8 +58,8 @@ class EvalConfig:
     step_tolerance: float = 0.05  # "equal quality": FID at most 5% above the reference's
     sdedit_t0: tuple[float, ...] = (0.3, 0.5, 0.7)
     diversity_inputs: int = 8
-    compile: bool = False  # torch.compile the U-Net (pays on a GPU)
     diversity_samples: int = 4
+    compile: bool = False  # torch.compile the U-Net (pays on a GPU)
     settings: dict = field(default_factory=dict, repr=False)
 
 
