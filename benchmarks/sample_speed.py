@@ -1,13 +1,16 @@
-"""Sampling speed: diss' pipeline vs the original DiSS procedure, same net, same machine, same run.
+"""Sampling speed: diss' pipeline on each backend vs the original DiSS procedure, same net, same machine, same run.
 
 The original procedure, re-implemented here as its code runs: DDPM respaced to 250 steps, the three guidance branches
-as three sequential U-Net calls per step, batch 1, fp32, contiguous memory. Ours: DiSSPipeline with its defaults (and
-per sampler, the fewest steps whose FID stays within 5% of 250-step DDPM, read from the metrics.json of
-``diss evaluate --studies steps``), one batched forward for the branches, bf16 autocast where the CPU has it,
-channels_last. Medians of repeated runs; the speed-up ratios are printed last.
+as three sequential U-Net calls per step, batch 1, fp32 PyTorch, contiguous memory. Its steps all cost the same (one
+U-Net call each per branch), so ``--original-steps`` of them are timed and scaled to 250 (all 250 with
+``--original-steps 250``); the line says which. Ours: DiSSPipeline with its defaults on each backend (PyTorch with
+bf16 autocast where the CPU has bf16 units, OpenVINO, and what "auto" picks), plus the app's live preview; per sampler
+the fewest steps whose FID stays within 5% of 250-step DDPM with ``--quality``. The settings take turns, round after
+round, so a busy stretch of the machine slows them all alike; medians are reported, the speed-ups last.
 
-    diss evaluate --model pretrained/flowers-64 --data HELD_OUT --out report-steps --num 100 --studies steps --realism 1
     python benchmarks/sample_speed.py [--quality report-steps/metrics.json] [--also dpm++sde:20] [--repeats 3]
+
+About 3 minutes on 2 AVX2 cores with the defaults.
 """
 
 from __future__ import annotations
@@ -22,27 +25,43 @@ import torch
 from diffusers import DDPMScheduler
 
 from diss import defaults
+from diss.backend import choose, openvino_version, precision_hint
 from diss.conventions import SHIPPED_MODEL, to_model
 from diss.data.inputs import prepare_sketch, prepare_stroke
 from diss.demo import load_example
 from diss.model import model_input
 from diss.pipeline import DiSSPipeline
 
+ORIGINAL_STEPS = 250
+ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+
+
+def cpu_description() -> str:
+    """The CPU's model name and the ISA flags that decide the kernels (bf16 units or not)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return "unknown CPU"
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "?")
+    flags = next((set(line.split(":", 1)[1].split()) for line in info.splitlines() if line.startswith("flags")), set())
+    return f"{name}; flags: {' '.join(f for f in ISA_FLAGS if f in flags) or 'none of ' + ', '.join(ISA_FLAGS)}"
+
 
 @torch.no_grad()
-def original_procedure(pipe: DiSSPipeline, sketch, stroke, steps: int = 250, seed: int = 0) -> torch.Tensor:
-    """One image as the original code makes it: DDPM (respaced), three sequential U-Net calls per step, fp32."""
+def original_procedure(pipe: DiSSPipeline, sketch, stroke, steps: int, seed: int = 0) -> torch.Tensor:
+    """The first ``steps`` of the 250 of one image as the original code makes it: DDPM (respaced), three sequential
+    U-Net calls per step, fp32 PyTorch."""
     unet = pipe.unet.to(memory_format=torch.contiguous_format)
     size = pipe.size
     sk = to_model(prepare_sketch(sketch, size))[None]  # (1, 1, S, S)
     st = to_model(prepare_stroke(stroke, size))[None]  # (1, 3, S, S)
     phi_sk, phi_st = torch.zeros_like(sk), torch.zeros_like(st)
     scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
-    scheduler.set_timesteps(steps)
+    scheduler.set_timesteps(ORIGINAL_STEPS)
     g = torch.Generator().manual_seed(seed)
     x = torch.randn((1, 3, size, size), generator=g)
     s_sk, s_st = defaults.SKETCH_GUIDANCE_SCALE, defaults.STROKE_GUIDANCE_SCALE
-    for t in scheduler.timesteps:
+    for t in scheduler.timesteps[:steps]:
         tt = t.reshape(1)
         e_u = unet(model_input(x, phi_sk, phi_st), tt).sample
         e_sk = unet(model_input(x, sk, phi_st), tt).sample
@@ -53,23 +72,13 @@ def original_procedure(pipe: DiSSPipeline, sketch, stroke, steps: int = 250, see
     return x
 
 
-def timed(fn, repeats: int) -> float:
-    """Median wall time of ``repeats`` runs (single runs on a shared 2-core machine vary by ±30%)."""
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def equal_quality_settings(path: str | None) -> dict[str, tuple[str, int]]:
     """Per sampler, the fewest steps within 5% of DDPM 250's FID, from diss evaluate's metrics.json."""
     if not path:
         return {}
     eq = json.loads(Path(path).read_text(encoding="utf-8")).get("equal_quality", {})
     return {
-        f"ours, {sampler} {steps} (FID within 5% of DDPM 250)": (sampler, steps)
+        f"{sampler} {steps} (FID within 5% of DDPM 250)": (sampler, steps)
         for sampler, steps in eq.items()
         if sampler in defaults.SAMPLERS and steps and [sampler, steps] != eq.get("reference")
     }
@@ -82,49 +91,83 @@ def sampler_steps(text: str) -> tuple[str, int]:
     return name, int(steps)
 
 
+def preview_steps() -> int | None:
+    """The app's live-preview step count (None where the app's module cannot be imported)."""
+    try:
+        from diss.app import PREVIEW_STEPS
+    except ImportError:
+        return None
+    return int(PREVIEW_STEPS)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(SHIPPED_MODEL))
     parser.add_argument("--images", type=int, default=4, help="images per batched setting of ours")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per setting of ours; the median is reported")
-    parser.add_argument("--original-images", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over the settings; medians are reported")
+    parser.add_argument("--original-steps", type=int, default=25, metavar="N",
+                        help=f"steps of the original's {ORIGINAL_STEPS} timed, then scaled (default 25)")  # fmt: skip
     parser.add_argument("--quality", metavar="METRICS_JSON", help="metrics.json of diss evaluate --studies steps")
     parser.add_argument("--also", type=sampler_steps, nargs="*", default=[], metavar="NAME:STEPS",
                         help="more sampler settings to time, e.g. dpm++sde:20")  # fmt: skip
     args = parser.parse_args()
-    pipe = DiSSPipeline.from_pretrained(args.model)
+    if not 1 <= args.original_steps <= ORIGINAL_STEPS:
+        parser.error(f"--original-steps must be 1 to {ORIGINAL_STEPS}")
     sketch, stroke = load_example("daisy")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, model {args.model}, {pipe.size}px")
+    pipes = {"torch": DiSSPipeline.from_pretrained(args.model).set_backend("torch")}
+    auto = choose(torch.device("cpu"))
+    if openvino_version() is not None:
+        start = time.perf_counter()
+        pipes["openvino"] = DiSSPipeline.from_pretrained(args.model).set_backend("openvino")
+        print(f"{pipes['openvino'].backend_note} in {time.perf_counter() - start:.1f} s")
+    print(cpu_description())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; openvino {openvino_version() or 'absent'}; "
+          f"precision {precision_hint()}; auto picks {auto}; model {args.model}, {pipes['torch'].size} px")  # fmt: skip
 
-    def ours(n: int, **kw):
+    def ours(backend: str, n: int, **kw):
         gens = [torch.Generator().manual_seed(i) for i in range(n)]
+        pipe = pipes[backend]
         return lambda: pipe(sketch, stroke, num_images=n, generator=gens, output_type="np", progress=False, **kw)
 
-    ours(1, num_inference_steps=2)()  # warm-up
-    default = f"{defaults.SAMPLER} {defaults.STEPS}"
-    settings = {
-        f"ours, defaults ({default}, realism 1), batch 1": (ours(1), 1),
-        f"ours, defaults, batch {args.images}": (ours(args.images), args.images),
-    }
-    settings["ours, DDPM 250 (the original's sampler and quality), batch 1"] = (
-        ours(1, sampler="ddpm", num_inference_steps=250),
-        1,
-    )
-    extra = {f"ours, {sampler} {steps}": (sampler, steps) for sampler, steps in args.also}
-    for name, (sampler, steps) in {**equal_quality_settings(args.quality), **extra}.items():
-        settings[name + ", batch 1"] = (ours(1, sampler=sampler, num_inference_steps=steps), 1)
-        settings[f"{name}, batch {args.images}"] = (ours(args.images, sampler=sampler, num_inference_steps=steps),
-                                                     args.images)  # fmt: skip
-    per_image = {}
-    for name, (fn, n) in settings.items():
-        per_image[name] = timed(fn, args.repeats) / n
-        print(f"{name:<64} {per_image[name]:7.2f} s/image  {1 / per_image[name]:6.2f} img/s")
-    original = statistics.median(
-        timed(lambda i=i: original_procedure(pipe, sketch, stroke, seed=i), 1) for i in range(args.original_images)
-    )
-    print(f"{'original: DDPM 250, 3 sequential calls, fp32, batch 1':<64} {original:7.2f} s/image")
+    default = f"{defaults.SAMPLER} {defaults.STEPS}, realism {defaults.REALISM:g}"
+    settings: dict[str, tuple] = {}
+    for backend in pipes:
+        settings[f"{backend}: defaults ({default}), batch 1"] = (ours(backend, 1), 1)
+        settings[f"{backend}: defaults, batch {args.images}"] = (ours(backend, args.images), args.images)
+        if preview_steps():
+            settings[f"{backend}: app preview ({preview_steps()} steps), batch 1"] = (
+                ours(backend, 1, num_inference_steps=preview_steps()),
+                1,
+            )
+        extra = {f"{sampler} {steps}": (sampler, steps) for sampler, steps in args.also}
+        for name, (sampler, steps) in {**equal_quality_settings(args.quality), **extra}.items():
+            settings[f"{backend}: {name}, batch 1"] = (ours(backend, 1, sampler=sampler, num_inference_steps=steps), 1)
+    for fn, _ in settings.values():
+        fn()  # warm-up: first-call allocations and OpenVINO's first inference
+    times: dict[str, list[float]] = {name: [] for name in settings}
+    original: list[float] = []
+    for r in range(args.repeats):
+        for name, (fn, n) in settings.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) / n)
+        if r < max(1, args.repeats // 3):  # the slow original: a third of the rounds
+            start = time.perf_counter()
+            original_procedure(pipes["torch"], sketch, stroke, args.original_steps, seed=r)
+            original.append((time.perf_counter() - start) * ORIGINAL_STEPS / args.original_steps)
+    per_image = {name: statistics.median(t) for name, t in times.items()}
     for name, t in per_image.items():
-        print(f"speed-up vs original, {name}: {original / t:.1f}x")
+        print(f"{name:<64} {t:7.2f} s/image  {1 / t:6.2f} img/s")
+    scaled = "" if args.original_steps == ORIGINAL_STEPS else f", {args.original_steps} steps timed and scaled"
+    original_s = statistics.median(original)
+    print(f"{f'original: DDPM 250, 3 sequential calls, fp32, batch 1{scaled}':<64} {original_s:7.2f} s/image")
+    if "openvino" in pipes:
+        for name, t in per_image.items():
+            if name.startswith("openvino: "):
+                twin = "torch: " + name.removeprefix("openvino: ")
+                print(f"openvino vs torch, {name.removeprefix('openvino: ')}: {per_image[twin] / t:.2f}x")
+    for name, t in per_image.items():
+        print(f"speed-up vs original, {name}: {original_s / t:.1f}x")
 
 
 if __name__ == "__main__":

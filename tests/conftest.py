@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import atexit
 import io
+import os
+import shutil
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+
+# The suite runs the U-Net on PyTorch, the reference, unless DISS_BACKEND says otherwise (DISS_BACKEND=openvino runs
+# every test on OpenVINO); tests/test_backend.py asks for OpenVINO by name. Converted models go to a scratch cache
+# (inherited by the CLI's subprocesses), never the user's.
+os.environ.setdefault("DISS_BACKEND", "torch")
+os.environ["DISS_CACHE_DIR"] = tempfile.mkdtemp(prefix="diss-test-cache-")
+atexit.register(shutil.rmtree, os.environ["DISS_CACHE_DIR"], ignore_errors=True)
 
 
 def sample_photos(side: int = 96) -> dict[str, np.ndarray]:

@@ -1,9 +1,12 @@
 """diss app: every endpoint through gradio_client against the app on localhost (tiny random model), bad input, the
-queue limit, and an end-to-end run in real headless Chromium on the shipped model (drawing with the mouse)."""
+queue limit, the quick preview and the sketch's guide under the strokes, and an end-to-end run in real headless
+Chromium on the shipped model (drawing with the mouse)."""
 
+import io
 import shutil
 import socket
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -11,15 +14,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diss.app import AppConfig, DissApp, flatten, launch, painted_mask
+from diss.app import (
+    GUIDE_OPACITY,
+    PREVIEW_SIDE,
+    PREVIEW_STEPS,
+    AppConfig,
+    DissApp,
+    flatten,
+    launch,
+    painted_mask,
+    sketch_guide,
+    stroke_layer,
+)
 from diss.conventions import SHIPPED_MODEL
 from diss.errors import DissError
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
 
-# sketch scale, stroke scale, realism on, realism, sampler, steps, seed, random seed, images
+# sketch scale, stroke scale, realism on, realism, sampler, steps, seed, random seed, images (the sweep: not the last)
 DIALS = [1.5, 1.5, True, 1.0, "ddim", 3, 0, False, 2]
+DIAL_NAMES = ["sketch_scale", "stroke_scale", "realism_on", "realism", "sampler", "steps", "seed", "random_seed", "num"]
 
 
 def free_port() -> int:
@@ -70,7 +85,7 @@ def test_generate_sweep_and_unconditional(client, drawing):
     gallery, status = client.predict(sk, st, *DIALS, api_name="/generate")
     assert status == "seed 0: done" and len(gallery) == 2
     assert Image.open(gallery[0]["image"]).size == (32, 32) and gallery[1]["caption"] == "seed 1"
-    gallery, status = client.predict(sk, st, *DIALS, api_name="/sweep")
+    gallery, status = client.predict(sk, st, *DIALS[:-1], api_name="/sweep")
     assert len(gallery) == 5 and [g["caption"] for g in gallery][::4] == ["realism 0", "realism 1"]
     empty = canvas(drawing / "white.png")
     gallery, status = client.predict(empty, empty, *DIALS, api_name="/generate")
@@ -80,18 +95,26 @@ def test_generate_sweep_and_unconditional(client, drawing):
 def test_uploads_and_extraction_fill_the_canvases(client, drawing):
     value, status = client.predict(handle_file(str(drawing / "sketch.png")), api_name="/upload_sketch")
     assert "loaded" in status and Image.open(value["background"]).size == (256, 256)
-    value, status = client.predict(handle_file(str(drawing / "strokes.png")), api_name="/upload_stroke")
-    assert "loaded" in status
+    sk = canvas(drawing / "white.png", composite=drawing / "sketch.png")
+    value, status = client.predict(handle_file(str(drawing / "strokes.png")), sk, api_name="/upload_stroke")
+    layer = np.asarray(Image.open(value["layers"][0]))  # the strokes go into the layer, the guide under them
+    guide = np.asarray(Image.open(value["background"]).convert("L"))
+    assert "loaded" in status and tuple(layer[100, 100]) == (220, 40, 40, 255) and layer[10, 10, 3] == 0
+    assert 180 < guide[150, 128] < 230 and guide[10, 10] == 255  # the sketch's line, faint, under the strokes
     value, status = client.predict(handle_file(str(drawing / "photo.jpg")), api_name="/upload_edit")
     assert "paint the region" in status and Image.open(value["background"]).size == (256, 256)
     sk, st, status = client.predict(api_name="/reset")
     assert status == "new drawing" and np.asarray(Image.open(sk["background"]).convert("L")).min() == 255
+    assert np.asarray(Image.open(st["layers"][0]).convert("RGBA"))[..., 3].max() == 0  # replaces the painted layer
     sk, st, status = client.predict(handle_file(str(drawing / "photo.jpg")), api_name="/extract")
     assert "extracted" in status
     sketch = np.asarray(Image.open(sk["background"]).convert("L"))
-    strokes = np.asarray(Image.open(st["background"]).convert("RGB"))
+    strokes = np.asarray(Image.open(st["layers"][0]).convert("RGBA"))
+    guide = np.asarray(Image.open(st["background"]).convert("L"))
     assert (sketch < 128).any() and (sketch > 200).mean() > 0.5  # dark lines on white
-    assert np.abs(strokes.reshape(-1, 3).mean(0) - (40, 120, 40)).max() < 100  # the photo's colours
+    painted = strokes[..., 3] > 0
+    assert painted.mean() > 0.5 and np.abs(strokes[painted][:, :3].mean(0) - (40, 120, 40)).max() < 100  # its colours
+    assert guide.min() >= 255 * (1 - GUIDE_OPACITY) - 2 and guide.min() < 250  # the sketch's faint guide under them
 
 
 def test_local_editing_changes_only_the_masked_region(client, drawing):
@@ -154,8 +177,208 @@ def test_canvas_helpers():
     flat = flatten({"background": white, "layers": [layer], "composite": None})
     assert tuple(flat[3, 3]) == (10, 200, 10) and tuple(flat[6, 6]) == (255, 255, 255)
     assert painted_mask({"background": white, "layers": [layer]}).sum() == 4 * 255
+    gray = np.full((8, 8, 3), 200, np.uint8)  # a guide in the background, and the page's composite showing it
+    strokes = flatten({"background": gray, "layers": [layer], "composite": gray}, background=False)
+    assert tuple(strokes[3, 3]) == (10, 200, 10) and tuple(strokes[6, 6]) == (255, 255, 255)
+    assert flatten({"background": gray, "layers": [], "composite": gray}, background=False) is None
     with pytest.raises(DissError):
         DissApp(AppConfig(model="/no/such/model"))
+
+
+def test_sketch_guide_and_stroke_layer():
+    sketch = np.full((128, 128, 3), 255, np.uint8)
+    sketch[:, 62:66] = 0  # 4 px at 128: 8 px on the canvas
+    guide = np.asarray(sketch_guide(sketch).convert("L"))
+    assert guide.shape == (256, 256) and guide[:, :100].min() == 255  # white paper stays white
+    assert abs(int(guide[:, 128:130].min()) - round(255 * (1 - GUIDE_OPACITY))) <= 3  # ink at GUIDE_OPACITY
+    assert np.asarray(sketch_guide(None)).min() == 255
+    strokes = np.full((64, 64, 3), 255, np.uint8)
+    strokes[:32] = (245, 245, 245)  # white paint (capped at 245) is paint
+    layer = stroke_layer(strokes)
+    assert layer.shape == (256, 256, 4) and (layer[:100, :, 3] == 255).all() and (layer[150:, :, 3] == 0).all()
+
+
+def test_images_go_to_the_page_as_files_written_once():
+    from diss.app import ImageFiles
+
+    files = ImageFiles()
+    image = np.zeros((8, 8, 4), np.uint8)
+    first = files.path(image)
+    written = Path(first).stat().st_mtime_ns
+    time.sleep(0.01)
+    value = files.convert(({"background": image[..., :3], "layers": [image], "composite": None}, "status"))
+    assert value[0]["layers"] == [first] and Path(first).stat().st_mtime_ns == written  # the same file, untouched
+    assert np.array_equal(np.asarray(Image.open(value[0]["background"])), image[..., :3]) and value[1] == "status"
+    assert value[0]["composite"] is None and files.path(image + 1) != first
+
+
+class RecordingPipe:
+    """Stands in for the pipeline: records what each call was given, returns gray images."""
+
+    size = 32
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, sketch, stroke, num_images=1, callback_on_step_end=None, **kw):
+        self.calls.append({"sketch": sketch, "stroke": stroke, **kw})
+        for i in range(kw["num_inference_steps"]):
+            callback_on_step_end(self, i, None, {})
+        return type("Out", (), {"images": np.full((num_images, 32, 32, 3), 128, np.uint8)})
+
+
+def test_the_sketch_guide_never_reaches_the_pipeline_but_uploaded_strokes_do(tiny_model, drawing, tmp_path):
+    app = DissApp(AppConfig(model=str(tiny_model)))
+    app.pipe = pipe = RecordingPipe()
+    sketch = np.full((256, 256, 3), 255, np.uint8)
+    sketch[:, 20] = 0  # a line outside the painted square
+    Image.fromarray(sketch).save(tmp_path / "sketch.png")
+    sketch_value = app.upload_sketch(tmp_path / "sketch.png")[0]
+    strokes_value = app.upload_stroke(drawing / "strokes.png", sketch_value)[0]
+    guide = np.asarray(strokes_value["background"])
+    assert guide[:, 20].max() < 230  # the guide is there, under the strokes
+    layer = strokes_value["layers"][0]
+    page = {**strokes_value, "composite": flatten({**strokes_value, "layers": [layer]})}  # what the page sends back
+    page["layers"] = [layer, np.zeros_like(layer)]  # and an empty layer the user added
+    for _ in app.generate(sketch_value, page, *DIALS):
+        pass
+    for _ in app.preview(sketch_value, page, *DIALS[:4], 0):
+        pass
+    for call in pipe.calls:
+        stroke = call["stroke"]
+        assert (stroke[:, :40] == 255).all() and (stroke[:, 216:] == 255).all()  # no trace of the guide's line
+        assert (stroke[40:216, 40:216] == (220, 40, 40)).all()  # the uploaded strokes, exactly
+        assert call["sketch"][:, 20].max() < 10  # the sketch itself is unchanged
+    assert len(pipe.calls) == 2 and pipe.calls[1]["num_inference_steps"] == PREVIEW_STEPS
+    again = list(app.preview(sketch_value, page, *DIALS[:4], 0))  # the page asks for the same preview again: kept
+    assert len(pipe.calls) == 2 and again[-1].shape == (PREVIEW_SIDE, PREVIEW_SIDE, 3)
+    guided = app.guide(sketch_value, page)  # after a sketch stroke: a new guide, the painted layers kept
+    assert np.asarray(guided["background"])[:, 20].max() < 230 and np.array_equal(guided["layers"][0], layer)
+    pipe.calls.clear()
+    _, extracted, _ = app.extract(drawing / "photo.jpg")
+    for _ in app.generate(sketch_value, extracted, *DIALS):
+        pass
+    stroke = pipe.calls[0]["stroke"]  # photo-extracted strokes reach the pipeline too: green with a yellow square
+    assert np.abs(stroke[128, 128].astype(int) - (230, 200, 30)).max() < 60
+    assert np.abs(stroke[5, 250].astype(int) - (40, 120, 40)).max() < 60
+
+
+def _drawn(side: int = 256) -> tuple[dict, dict]:
+    """A sketch canvas with a cross and a strokes canvas with a red square in its layer, as the page sends them."""
+    sketch = np.full((side, side, 3), 255, np.uint8)
+    sketch[side // 4 : -side // 4, side // 2] = 0
+    sketch[side // 2, side // 4 : -side // 4] = 0
+    layer = np.zeros((side, side, 4), np.uint8)
+    layer[side // 8 : -side // 8, side // 8 : -side // 8] = (220, 40, 40, 255)
+    return {"background": sketch, "layers": [], "composite": sketch}, {"background": None, "layers": [layer]}
+
+
+def test_the_preview_is_the_first_image_generate_makes_at_few_steps(tiny_model):
+    app = DissApp(AppConfig(model=str(tiny_model)))
+    sk, st = _drawn()
+    *_, shown = app.preview(sk, st, 2.0, 1.0, True, 0.5, 7)
+    gallery, _ = list(app.generate(sk, st, 2.0, 1.0, True, 0.5, "ddim", PREVIEW_STEPS, 7, False, 1))[-1]
+    full = Image.fromarray(gallery[0][0]).resize((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+    assert shown.shape == (PREVIEW_SIDE, PREVIEW_SIDE, 3) and np.array_equal(shown, np.asarray(full))
+    *_, other_seed = app.preview(sk, st, 2.0, 1.0, True, 0.5, 8)
+    assert not np.array_equal(other_seed, shown)
+    blank = {"background": np.full((64, 64, 3), 255, np.uint8), "layers": [], "composite": None}
+    assert list(app.preview(blank, blank, 1.5, 1.5, True, 1.0, 0)) == [None]  # empty canvases: no preview
+
+
+class SlowPipe(RecordingPipe):
+    """A pipeline whose sampling takes 1,000 steps of 10 ms, unless its step callback stops it."""
+
+    def __init__(self):
+        super().__init__()
+        self.started = threading.Event()
+
+    def __call__(self, sketch, stroke, num_images=1, callback_on_step_end=None, **kw):
+        self.started.set()
+        for i in range(1000):
+            callback_on_step_end(self, i, None, {})
+            time.sleep(0.01)
+        return super().__call__(sketch, stroke, num_images, lambda *a: None, **kw)
+
+
+def test_a_preview_gives_way_to_generate_at_once(tiny_model):
+    import gradio as gr
+
+    app = DissApp(AppConfig(model=str(tiny_model)))
+    app.pipe = SlowPipe()
+    sk, st = _drawn()
+    with app._holding_model():  # a Generate job holds the model: the preview is skipped at once, the old one stays
+        start = time.monotonic()
+        assert list(app.preview(sk, st, *DIALS[:4], 0)) == [gr.skip()]
+        assert time.monotonic() - start < 1.0 and not app.pipe.started.is_set()
+    yields = []
+    running = threading.Thread(target=lambda: yields.extend(app.preview(sk, st, *DIALS[:4], 0)))
+    running.start()
+    assert app.pipe.started.wait(10)
+    start = time.monotonic()
+    with app._holding_model():  # a job arriving during a preview gets the model within a step or two, not 10 s
+        waited = time.monotonic() - start
+    running.join(10)
+    assert waited < 2.0 and not running.is_alive()
+    assert yields and all(y == gr.skip() for y in yields)  # the preview stopped without an image
+
+
+def test_a_preview_never_waits_behind_a_generate_job(server, client, drawing):
+    sk = canvas(drawing / "white.png", composite=drawing / "sketch.png")
+    st = canvas(drawing / "white.png", layers=[drawing / "strokes.png"])
+    image = client.predict(sk, st, *DIALS[:4], 0, api_name="/preview")
+    assert Image.open(image).size == (PREVIEW_SIDE, PREVIEW_SIDE)
+    other = gradio_client.Client(server, verbose=False)
+    job = other.submit(sk, st, *DIALS[:5], 250, *DIALS[6:8], 8, api_name="/generate")  # long: 250 steps, 8 images
+    deadline = time.monotonic() + 60
+    while not job.outputs() and time.monotonic() < deadline:  # until it samples
+        time.sleep(0.05)
+    start = time.monotonic()
+    skipped = client.predict(sk, st, *DIALS[:4], 1, api_name="/preview")  # another seed: not a kept preview
+    assert time.monotonic() - start < 5 and not job.done()  # answered while Generate still runs
+    assert not isinstance(skipped, str)  # skipped: no new image (the page keeps the last one)
+    job.cancel()
+
+
+def test_endpoints_have_named_parameters(client, drawing):
+    api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    names = {endpoint: [p["parameter_name"] for p in info["parameters"]] for endpoint, info in api.items()}
+    assert names["/generate"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES]
+    assert names["/sweep"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES[:-1]]
+    assert names["/edit"] == ["edit_canvas", "sketch_canvas", "stroke_canvas", *DIAL_NAMES]
+    assert names["/preview"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES[:4], "seed"]
+    assert names["/upload_stroke"] == ["path", "sketch_canvas"] and names["/extract"] == ["path"]
+    assert not [n for endpoint in names.values() for n in endpoint if n.startswith("param")]
+    sk = canvas(drawing / "white.png", composite=drawing / "sketch.png")
+    kwargs = dict(zip(DIAL_NAMES, DIALS, strict=True))
+    gallery, status = client.predict(
+        sketch_canvas=sk, stroke_canvas=canvas(), **{**kwargs, "num": 1}, api_name="/generate"
+    )
+    assert status == "seed 0: done" and len(gallery) == 1
+
+
+def test_the_page_names_the_backend(tiny_model, server):
+    import httpx
+
+    app = DissApp(AppConfig(model=str(tiny_model), backend="torch"))
+    assert app.pipe.backend == "torch" and app.pipe.backend_note in app.status_on_load()
+    config = httpx.get(f"{server}config").json()
+    texts = [c["props"].get("value") for c in config["components"] if c.get("type") == "markdown"]
+    status_id = next(c["id"] for c in config["components"] if c["props"].get("elem_id") == "status")
+    on_load = [d for d in config["dependencies"] if [t[1] for t in d["targets"]] == ["load"]]
+    assert any("backend" in str(t) for t in texts) and [d["outputs"] for d in on_load] == [[status_id]]
+    with pytest.raises(DissError, match="backend"):
+        DissApp(AppConfig(model=str(tiny_model), backend="tensorrt"))
+
+
+def test_the_app_never_prints_the_share_hint(tiny_model, capfd, monkeypatch):
+    import gradio as gr
+
+    monkeypatch.setattr(gr.Blocks, "block_thread", lambda self: None)  # launch(block=True) returns, as on Ctrl-C
+    blocks = launch(AppConfig(model=str(tiny_model), port=free_port()), block=True)
+    blocks.close()
+    out, err = capfd.readouterr()
+    assert "share" not in (out + err).lower() and "public link" not in (out + err).lower()
 
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -204,9 +427,31 @@ def test_end_to_end_in_headless_chromium(tmp_path):
                 actions.move_to_element_with_offset(element, *p)
             actions.release().perform()
 
+        def strokes_canvas() -> np.ndarray:
+            element = driver.find_element(By.CSS_SELECTOR, "#stroke .pixi-target canvas")
+            return np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")).astype(int)
+
+        def guide_pixels(d) -> int:  # white before, now light neutral gray: the sketch's faint lines
+            a = strokes_canvas()
+            return int((white & (a.min(2) > 170) & (a.max(2) < 235) & (a.max(2) - a.min(2) < 8)).sum())
+
+        def red_pixels() -> int:  # white before, now the palette's first colour, #d7261e
+            a = strokes_canvas()
+            return int((white & (a[..., 0] > 170) & (a[..., 1] < 90) & (a[..., 2] < 90)).sum())
+
+        wait.until(lambda d: status(d).startswith("ready (") and "backend" in status(d))  # says what runs the model
+        wait.until(ec.visibility_of_element_located((By.CSS_SELECTOR, "#stroke .pixi-target canvas")))
+        time.sleep(1.0)
+        white = strokes_canvas().min(2) >= 250  # the empty strokes canvas (the element holds its tools too)
         draw("#sketch .pixi-target canvas", [(-80, -60), (-40, -70), (0, -75), (40, -70), (80, -60), (60, 60)])
+        wait.until(lambda d: guide_pixels(d) > 100)  # the sketch shows faintly under the strokes
         for y in range(-60, 70, 12):  # a filled patch of colour, back and forth
             draw("#stroke .pixi-target canvas", [(-70, y), (70, y)])
+        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#preview img"))  # the quick preview
+        painted, guide = red_pixels(), guide_pixels(driver)
+        draw("#sketch .pixi-target canvas", [(-80, 80), (80, 80)])  # more sketch: a new guide, the paint kept
+        wait.until(lambda d: guide_pixels(d) > guide + 50)
+        assert painted > 1000 and red_pixels() > 0.9 * painted
         steps = driver.find_element(By.CSS_SELECTOR, "#steps input[type=number]")
         steps.clear()
         steps.send_keys("10")

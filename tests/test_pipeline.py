@@ -1,5 +1,7 @@
 """DiSSPipeline on a tiny random model: the properties the maths gives, every sampler with every dial, bad input."""
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -60,7 +62,10 @@ def test_sample_i_of_a_batch_equals_it_alone_and_seeds_repeat(pipe, drawing, sam
     kw = dict(sampler=sampler, realism=0.4)
     batch = run(pipe, *drawing, num_images=3, generator=gens(3), **kw)
     alone = run(pipe, *drawing, num_images=1, generator=gens(1, base=2), **kw)
-    assert torch.allclose(batch[2:], alone, atol=1e-4)
+    assert torch.allclose(batch[2:], alone, atol=1e-3)  # fp32: batch size picks the conv kernel (~1e-4 apart on x86)
+    double = DiSSPipeline(unet=copy.deepcopy(pipe.unet).double(), scheduler=pipe.scheduler)  # float64: ~1e-15 apart
+    batch64 = run(double, *drawing, num_images=3, generator=gens(3), **kw)
+    assert torch.allclose(batch64[2:], run(double, *drawing, num_images=1, generator=gens(1, base=2), **kw), atol=1e-5)
     assert torch.equal(batch, run(pipe, *drawing, num_images=3, generator=gens(3), **kw))
     assert not torch.allclose(batch[0], batch[1])
 
@@ -69,7 +74,7 @@ def test_bf16_autocast_stays_close_to_fp32(pipe, drawing):
     full = run(pipe, *drawing, num_images=2, generator=gens(2))
     half = run(pipe, *drawing, num_images=2, generator=gens(2), precision="bf16")
     assert not torch.equal(full, half)  # bf16 did run
-    assert (full - half).abs().mean() < 0.02  # ~2.5 grey levels on average
+    assert (full - half).abs().mean() < 0.03  # ~2.7 grey levels on average (0.019–0.022 over x86 kernel paths)
 
 
 def test_a_bf16_cast_unet_runs_without_autocast_and_stays_close(pipe, drawing):
@@ -80,7 +85,7 @@ def test_a_bf16_cast_unet_runs_without_autocast_and_stays_close(pipe, drawing):
     cast.to(dtype=torch.bfloat16)
     half = run(cast, *drawing, num_images=2, generator=gens(2))  # precision "fp32": a bf16 U-Net is used as it is
     assert cast.unet.dtype == torch.bfloat16 and half.dtype == torch.float32
-    assert not torch.equal(full, half) and (full - half).abs().mean() < 0.02
+    assert not torch.equal(full, half) and (full - half).abs().mean() < 0.03  # 0.020 on CPUs without AVX2
 
 
 def test_best_device_is_the_cpu_here_and_a_missing_gpu_is_one_clear_error(pipe, monkeypatch):

@@ -1,12 +1,24 @@
+import copy
+
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from diffusers import DDIMScheduler
 
-from diss.diffusion import make_scheduler
+from diss.diffusion import make_scheduler, q_sample_at, sample_noise
 from diss.errors import DissError
 from diss.guidance import two_condition_guidance
 from diss.model import build_unet, preset
-from diss.realism import combined_reference, lowpass, lowpass_hook, lowpass_side
+from diss.realism import (
+    combined_reference,
+    lowpass,
+    lowpass_hook,
+    lowpass_side,
+    paint_weights,
+    painted_lowpass,
+    x0_lowpass_denoiser,
+)
 from diss.sampling import sample
 
 
@@ -47,14 +59,14 @@ def test_final_hook_replaces_low_frequencies_with_the_reference():
     assert torch.allclose(out - lowpass(out, 4), x - lowpass(x, 4), atol=0.2)
 
 
-def run(realism, generators, ref, unet, steps=4):
+def run(realism, generators, ref, unet, steps=4, paint=None):
     scheduler = DDIMScheduler.from_config(make_scheduler().config)
     noise = torch.cat([torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(g)) for g in generators])
     gens = [torch.Generator().manual_seed(100 + g) for g in generators]
-    hook = lowpass_hook(ref, scheduler, lowpass_side(realism, 32), gens)
+    hook = lowpass_hook(ref, scheduler, lowpass_side(realism, 32), gens, paint=paint)
     denoiser = two_condition_guidance(unet, None, ref, 0.0, 1.0)
     with torch.no_grad():
-        return sample(denoiser, scheduler, noise, steps, generator=gens, hooks=[hook])
+        return sample(denoiser, scheduler, noise.to(ref.dtype), steps, generator=gens, hooks=[hook])
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +81,31 @@ def test_low_realism_follows_the_reference_more_closely(unet):
     assert err[0.0] < err[1.0]
 
 
-def test_sample_i_of_a_batch_equals_the_sample_alone(unet):
-    ref = torch.rand(2, 3, 32, 32) * 2 - 1
-    both = run(0.3, [0, 1], ref, unet)
-    alone = run(0.3, [1], ref[1:], unet)
-    assert torch.allclose(both[1:], alone, atol=1e-5)
+def test_each_sample_draws_its_noise_from_its_own_generator_only():
+    """The realism hook's noise for sample i of a batch is, bit for bit, the noise sample i draws alone."""
+    x = torch.zeros(3, 3, 8, 8)
+    batch = sample_noise(x, [torch.Generator().manual_seed(s) for s in (5, 6, 7)])
+    assert torch.equal(batch[2:], sample_noise(x[:1], [torch.Generator().manual_seed(7)]))
+    assert not torch.equal(batch[0], batch[1])
+
+
+@pytest.mark.parametrize("partial", [False, True])
+def test_sample_i_of_a_batch_equals_the_sample_alone(unet, partial):
+    """No sample of a batch is mixed with another (a mix moves a sample by ~0.1). Compared in float64, where the
+    convolutions of a batch of 2 and of 1 agree to ~1e-15 on every CPU kernel path; in fp32 the batch size picks the
+    kernel, and they differ by up to ~1.5e-5 (AVX2, AVX-512 and plain paths measured), so fp32 is held to 1/8 of a
+    grey level only."""
+    ref = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    paint = torch.ones(2, 1, 32, 32)
+    if partial:
+        paint[0, :, :, 20:] = 0.0
+        paint[1, :, 8:24, 8:24] = 0.0
+    double = copy.deepcopy(unet).double()
+    both = run(0.3, [0, 1], ref.double(), double, paint=paint)
+    alone = run(0.3, [1], ref[1:].double(), double, paint=paint[1:])
+    assert both.dtype == torch.float64 and torch.allclose(both[1:], alone, atol=1e-5)
+    both, alone = run(0.3, [0, 1], ref, unet, paint=paint), run(0.3, [1], ref[1:], unet, paint=paint[1:])
+    assert torch.allclose(both[1:], alone, atol=1e-3)
 
 
 @pytest.mark.parametrize("m, n", [(32, 1), (32, 5), (64, 1), (64, 8), (64, 63), (48, 3)])
@@ -86,3 +118,125 @@ def test_lowpass_is_the_two_bicubic_resizes_as_cached_matrices(m, n):
     with torch.autocast("cpu", dtype=torch.bfloat16):
         out = lowpass(x, n)
     assert out.dtype == torch.float32 and torch.allclose(out, expected, atol=1e-4)
+
+
+def test_paint_mask_is_stroke_mask_for_tensors():
+    """p of the painted realism: the tensor twin of conventions.stroke_mask, for every uint8 value at the threshold."""
+    from diss.conventions import NO_STROKE_MIN, stroke_mask, to_model
+    from diss.realism import paint_mask
+
+    values = np.arange(256, dtype=np.uint8)
+    rgb = np.stack(np.meshgrid(values, [NO_STROKE_MIN - 1, NO_STROKE_MIN, 255], [NO_STROKE_MIN, 255]), -1)
+    rgb = rgb.reshape(-1, 16, 3).astype(np.uint8)  # every value beside others just below, at and above the threshold
+    expected = torch.from_numpy(stroke_mask(rgb)).float()
+    assert torch.equal(paint_mask(to_model(rgb)[None])[0, 0], expected)
+    assert 0 < expected.mean() < 1
+
+
+def _partial_paint(b=2, m=64):
+    paint = torch.ones(b, 1, m, m)
+    paint[0, :, :, m // 2 :] = 0.0  # strokes on the left half only
+    if b > 1:
+        paint[1] = (torch.rand(1, m, m, generator=torch.Generator().manual_seed(1)) < 0.8).float()  # gaps
+    return paint
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 8, 64])
+def test_strokes_on_the_whole_canvas_give_eq_8_exactly(n):
+    """p ≡ 1: the painted realism is the paper's x − LP_N(x) + LP_N(q(c_comb, t−1)), bit for bit, in both modes; also
+    for the fully painted sample of a batch whose other sample is painted in part."""
+    g = torch.Generator().manual_seed(n)
+    ref, x = torch.rand(2, 3, 64, 64, generator=g) * 2 - 1, torch.randn(2, 3, 64, 64, generator=g)
+    scheduler = make_scheduler()
+    alphas = scheduler.alphas_cumprod
+    gens = lambda: [torch.Generator().manual_seed(s) for s in (7, 8)]  # noqa: E731
+    paint = torch.ones(2, 1, 64, 64)
+    for t_prev in (-1, 500):
+        expected = ref if t_prev < 0 else q_sample_at(alphas, ref, sample_noise(x, gens()), t_prev)
+        expected = x - lowpass(x, n) + lowpass(expected, n)
+        assert torch.equal(lowpass_hook(ref, scheduler, n, gens(), paint=paint)(x, t_prev, 0), expected)
+        assert torch.equal(lowpass_hook(ref, scheduler, n, gens())(x, t_prev, 0), expected)  # paint None: p ≡ 1
+        mixed = paint.clone()
+        mixed[1, :, :, 40:] = 0.0
+        out = lowpass_hook(ref, scheduler, n, gens(), paint=mixed)(x, t_prev, 0)
+        assert torch.equal(out[0], expected[0]) and not torch.equal(out[1], expected[1])
+
+    def denoiser(x, t):
+        return torch.cat([x * 0.3, x[:, :1]], dim=1)  # some ε, and a variance channel
+
+    t = torch.tensor([300, 300])
+    a = alphas[t].reshape(-1, 1, 1, 1)
+    x0 = (x - (1 - a).sqrt() * (x * 0.3)) / a.sqrt()  # x̂₀ of that ε
+    x0 = x0 - lowpass(x0, n) + lowpass(ref, n)
+    eps = (x - a.sqrt() * x0) / (1 - a).sqrt()
+    for p in (paint, None):
+        out = x0_lowpass_denoiser(denoiser, ref, scheduler, n, paint=p)(x, t)
+        assert torch.equal(out[:, :3], eps) and torch.equal(out[:, 3:], x[:, :1])
+
+
+@pytest.mark.parametrize("n", [1, 3, 8])
+def test_unpainted_regions_keep_their_own_low_frequencies(n):
+    """Strokes on the left half: far from the paint the sample is left exactly as it was; inside the paint its low
+    frequencies are the paint's (not the mean of paint and white canvas, eq. 8's)."""
+    paint = _partial_paint(1)
+    ref = torch.where(paint.bool(), torch.tensor([-0.6, 0.2, -0.2]).reshape(1, 3, 1, 1), torch.ones(1, 3, 64, 64))
+    x = torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(0)) * 0.5
+    out = lowpass_hook(ref, make_scheduler(), n, paint=paint)(x, -1, 0)
+    assert torch.equal(out[..., 56:], x[..., 56:])  # ≥ 24 px from the paint: c = 0
+    w = paint_weights(paint, n)
+    inside = out[..., :8] - x[..., :8]  # deep in the paint: c = 1, the shift that gives the paint's low frequencies
+    shift = (painted_lowpass(ref, w, n) - painted_lowpass(x, w, n))[..., :8]
+    assert torch.allclose(inside, shift, atol=1e-4)
+    # the paint's own mean colour lands in the painted half, where eq. 8 would pull it halfway to white
+    paint_colour = torch.tensor([[-0.6, 0.2, -0.2]])
+    assert ((out * paint).sum((2, 3)) / paint.sum() - paint_colour).abs().max() < 0.15
+    if n == 1:
+        old = lowpass_hook(ref, make_scheduler(), n)(x, -1, 0)  # paint None: eq. 8, white counted as paint
+        assert ((old * paint).sum((2, 3)) / paint.sum() - paint_colour).abs().max() > 0.5
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 7, 8, 16, 64])
+def test_the_painted_lowpass_stays_within_the_painted_values(n):
+    """LP^p_N is a weighted mean of painted pixels (LP⁺_N has no negative lobes): c·LP^p_N(y) never leaves the range
+    of y's painted values, for paint of any shape (a pixel, a blob, cells, gaps)."""
+    g = torch.Generator().manual_seed(n)
+    masks = [torch.zeros(1, 1, 64, 64) for _ in range(3)]
+    masks[0][..., 0, 0] = 1.0
+    masks[1][..., 20:30, 40:50] = 1.0
+    masks[2] = (F.interpolate(torch.rand(1, 1, 8, 8, generator=g), size=(64, 64)) < 0.5).float()
+    for paint in [*masks, _partial_paint(2)[1:]]:
+        w = paint_weights(paint, n)
+        for y in (torch.ones(1, 3, 64, 64), torch.rand(1, 3, 64, 64, generator=g) * 2 - 1):
+            assert (w.coverage * painted_lowpass(y, w, n)).abs().max() <= 1.0 + 1e-5
+        assert w.coverage.min() >= 0 and w.coverage.max() <= 1
+
+
+def test_strokes_on_half_the_canvas_leave_the_free_half_to_the_model_on_the_shipped_model():
+    """Unpainted white is "free here", not white paint: at realism 1 the free half keeps the mean colour it has without
+    realism (x̂₀ mode: a few ΔE) and is not washed towards white (both modes). Eq. 8 with white counted as paint, on
+    the same 2 seeds: ΔE 30 and 31 (x̂₀, low-pass), L* +29; here ΔE 4 and 18, L* −3 (measured at fp32)."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    from diss.conventions import SHIPPED_MODEL
+    from diss.demo import load_example
+    from diss.pipeline import DiSSPipeline
+
+    pipe = DiSSPipeline.from_pretrained(SHIPPED_MODEL)
+    sketch, stroke = load_example("daisy")
+    half = stroke.copy()
+    half[:, half.shape[1] // 2 :] = 255  # strokes on the left half only
+
+    def free_half_lab(**kw):
+        gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
+        images = pipe(
+            sketch, half, num_images=2, generator=gens, output_type="np", progress=False, precision="fp32", **kw
+        )
+        free = images.images[:, :, 32:].reshape(2, -1, 3).mean(axis=1) / 255.0  # (2, 3) mean RGB of the free half
+        return rgb2lab(free[:, None])[:, 0]  # (2, 3)
+
+    off = free_half_lab(realism=None)
+    for mode in ("lowpass", "x0"):
+        lab = free_half_lab(realism=1.0, realism_mode=mode)
+        assert (lab[:, 0] - off[:, 0]).mean() < 5.0, mode  # lightness: eq. 8 raises it by ~29
+        if mode == "x0":
+            assert deltaE_ciede2000(off, lab).mean() < 8.0

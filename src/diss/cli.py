@@ -21,7 +21,20 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+class _CommandParser(_Parser):
+    """A command's parser: an argument it does not know is its error, pointing to its own help (``diss generate
+    --help``), not to ``diss --help`` (where argparse would report it)."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}")
+        return namespace, extras
+
+
 MAX_STEPS = 10_000
+#: the most images one output grid may hold (--num × sweep values); more is refused before any work
+MAX_GRID_CELLS = 1024
 COMPILE_HELP = "torch.compile the U-Net: for many images on a GPU (2.3x at batch 512 on an H100), ~30 s to start"
 
 
@@ -96,13 +109,14 @@ def _configs(args):
 
 def cmd_prepare(args) -> int:
     from diss.data.cache import PrepareConfig, prepare, sample_cache
-    from diss.grid import save_grid
-    from diss.outputs import output_file
+    from diss.data.images import save_image
+    from diss.grid import make_grid
+    from diss.outputs import output_image
 
     src = Path(args.src)
     if not src.is_dir():
         raise DissError(f"source folder {src} does not exist or is not a folder")
-    preview = output_file(args.preview) if args.preview else None
+    preview = output_image(args.preview) if args.preview else None
     sketch, stroke = _configs(args)
     config = PrepareConfig(
         size=args.size, seed=args.seed, sketch=sketch, stroke=stroke, allow_upscale=args.allow_upscale
@@ -113,7 +127,7 @@ def cmd_prepare(args) -> int:
     if preview is not None:
         rows = [[image, sk, st] for _, image, sk, st in sample_cache(out, args.preview_rows)]
         if rows:
-            save_grid(preview, rows, col_labels=["photo", "sketch", "stroke"], cell=max(128, args.size))
+            save_image(make_grid(rows, col_labels=["photo", "sketch", "stroke"], cell=max(128, args.size)), preview)
             print(f"preview: {preview}")
     print(f"cache: {out}")
     return 0
@@ -121,10 +135,10 @@ def cmd_prepare(args) -> int:
 
 def cmd_extract(args) -> int:
     from diss.data.cache import item_seed
-    from diss.data.images import ImageLoadError, center_square, find_images, load_image, resize, save_png
+    from diss.data.images import ImageLoadError, center_square, find_images, load_image, resize, save_image, save_png
     from diss.data.sketch import extract_sketch
     from diss.data.stroke import extract_stroke
-    from diss.outputs import output_dir, output_file
+    from diss.outputs import output_dir, output_image
 
     if not args.sketch_out and not args.stroke_out:
         raise DissError("nothing to do: give --sketch-out and/or --stroke-out")
@@ -139,7 +153,7 @@ def cmd_extract(args) -> int:
         outs = [output_dir(p) if p else None for p in (args.sketch_out, args.stroke_out)]
         jobs = [(f, f.relative_to(src).with_suffix(".png")) for f in files]
     else:
-        outs = [output_file(p) if p else None for p in (args.sketch_out, args.stroke_out)]
+        outs = [output_image(p) if p else None for p in (args.sketch_out, args.stroke_out)]
         jobs = [(src, None)]
     from tqdm import tqdm
 
@@ -163,9 +177,11 @@ def cmd_extract(args) -> int:
         for out, result in zip(outs, results, strict=False):
             if out is None:
                 continue
-            target = out if rel is None else out / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            save_png(result, target)
+            if rel is None:
+                save_image(result, out)  # in the format its name says
+            else:
+                (out / rel).parent.mkdir(parents=True, exist_ok=True)
+                save_png(result, out / rel)
         written += 1
     print(f"extracted {written} image(s)" + (f", skipped {skipped} unreadable" if skipped else ""))
     return 0 if written else 1
@@ -197,16 +213,14 @@ SWEEPABLE = {"realism": "realism", "sketch-scale": "sketch_guidance_scale", "str
 
 def _scale_arg(text: str):
     """A guidance scale: a number in [0, MAX_GUIDANCE_SCALE], or the path of a grayscale map (white = 1, black = 0)."""
-    from diss.pipeline import MAX_GUIDANCE_SCALE
-
     try:
         value = float(text)
     except ValueError:
         if not Path(text).is_file():
             raise argparse.ArgumentTypeError(f"{text!r} is neither a number nor an image file") from None
         return Path(text)
-    if not 0.0 <= value <= MAX_GUIDANCE_SCALE:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, {MAX_GUIDANCE_SCALE:g}]")
+    if not 0.0 <= value <= defaults.MAX_GUIDANCE_SCALE:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text!r} is outside [0, {defaults.MAX_GUIDANCE_SCALE:g}]")
     return value
 
 
@@ -223,11 +237,13 @@ def _sweep_arg(text: str):
         parsed = [float(v) for v in values.split(",") if v.strip()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"--sweep values {values!r} must be numbers") from None
+    if not parsed:
+        raise argparse.ArgumentTypeError(f"--sweep {text!r} names no values; e.g. {name}=0,0.5,1")
     return name, parsed
 
 
-def _load_pipeline(model):
-    from diss.pipeline import DiSSPipeline
+def _load_pipeline(model, backend: str = defaults.BACKEND, verbose: bool = False):
+    from diss.loading import load_pipeline
 
     folder = Path(model) if model else SHIPPED_MODEL
     if model is None and not folder.is_dir():
@@ -237,7 +253,7 @@ def _load_pipeline(model):
         )
     if not folder.is_dir():
         raise DissError(f"model folder {folder} does not exist")
-    return DiSSPipeline.from_pretrained(folder).to_best_device()
+    return load_pipeline(folder, backend=backend, verbose=verbose)
 
 
 def _pairs(sketch, stroke, image=None, mask=None):
@@ -266,17 +282,68 @@ def _pairs(sketch, stroke, image=None, mask=None):
     ], True
 
 
+class _Job:
+    """One output: its inputs as the pipeline takes them and its rows of finished images."""
+
+    def __init__(self, name: str, sketch, stroke, image, mask):
+        self.name, self.sketch, self.stroke, self.image, self.mask = name, sketch, stroke, image, mask
+        self.unchanged = None  # the image itself, when its mask leaves nothing to regenerate
+        self.rows: list[list] = []
+
+
+def _check_job(job: _Job, size: int, say) -> None:
+    """Decode the job's files once (DissError naming a bad one), at the model's size, and say what they mean when it
+    may surprise: strokes with no paint (all white, or paint too small for the model's size) are no stroke anywhere,
+    so the colours are the model's (realism takes the painted pixels' colours only: it has none to follow); an
+    all-black mask leaves the image as it is (no sampling at all); an all-white one regenerates all of it."""
+    from diss.conventions import stroke_mask
+    from diss.data.inputs import prepare_image, prepare_mask, prepare_stroke, to_rgb_array
+
+    if job.sketch is not None:
+        to_rgb_array(job.sketch, "sketch")  # a bad file is found here; the pipeline reads it (it normalises it)
+    if job.stroke is not None:
+        rgb = to_rgb_array(job.stroke, "stroke")
+        painted = bool(stroke_mask(rgb).any())
+        small = prepare_stroke(rgb, size)
+        if not stroke_mask(small).any():
+            if painted:
+                what = f"the paint of --stroke {job.stroke} covers less than a pixel at the model's {size} px"
+            else:
+                what = f"--stroke {job.stroke} is all white"
+            say(f"note: {what}: no stroke anywhere, the colours are left to the model")
+        job.stroke = small
+    if job.image is not None:
+        job.image = prepare_image(job.image, size)
+        mask = prepare_mask(job.mask, size)
+        if not mask.any():
+            say(f"note: --mask {job.mask} is all black at the model's {size} px: nothing to regenerate, the output is "
+                "the image as it is")
+            job.unchanged = job.image
+        elif mask.all():
+            say(f"note: --mask {job.mask} is all white: the whole image is regenerated (the image itself is not used)")
+        job.mask = (mask * 255).astype("uint8")
+
+
 def _generate(args) -> int:
-    import torch
+    from diss.outputs import output_dir, output_image
+
+    sweep_name, sweep_values = args.sweep if args.sweep else (None, [None])
+    cells = args.num * len(sweep_values)  # images in each output
+    if cells > MAX_GRID_CELLS:
+        times = f" × {len(sweep_values)} sweep values" if sweep_name else ""
+        raise DissError(
+            f"--num {args.num:,}{times} asks for a grid of {cells:,} images in each output, more than the limit of "
+            f"{MAX_GRID_CELLS:,}; lower --num"
+        )
+    pairs, many = _pairs(args.sketch, args.stroke, getattr(args, "image", None), getattr(args, "mask", None))
+    out = output_dir(args.out) if many else output_image(args.out)
+    import torch  # only now: every check above answers at once
     from tqdm import tqdm
 
-    from diss.data.images import save_png
-    from diss.grid import save_grid
-    from diss.outputs import output_dir, output_file
+    from diss.data.images import save_image
+    from diss.grid import make_grid
 
-    jobs, many = _pairs(args.sketch, args.stroke, getattr(args, "image", None), getattr(args, "mask", None))
-    out = output_dir(args.out) if many else output_file(args.out)
-    pipe = _load_pipeline(args.model)
+    pipe = _load_pipeline(args.model, args.backend, args.verbose)
     if args.compile:
         pipe.compile()
     dials = {
@@ -284,70 +351,105 @@ def _generate(args) -> int:
         "stroke_guidance_scale": args.stroke_scale,
         "realism": args.realism,
     }
-    sweep_name, sweep_values = args.sweep if args.sweep else (None, [None])
     labels = [f"{sweep_name} {v:g}" for v in sweep_values] if sweep_name else None
+    batch = args.batch_size  # images per pipeline call: memory stays flat however many are asked for
+    per_group = max(1, batch // args.num)  # outputs decoded, generated and written together
+    total = len(pairs) * cells
+    one_call = len(pairs) == 1 and len(sweep_values) == 1 and args.num <= batch
+    bar = tqdm(total=total, desc="generate", unit="img", disable=args.quiet or one_call)
 
-    def run(batch):
-        """rows[job][sweep value] = list of images, for a batch of jobs in one pipeline call per sweep value."""
-        rows = [[] for _ in batch]
+    def say(line: str) -> None:
+        tqdm.write(line, file=sys.stderr)
+
+    def column(chunk, attr):
+        """One input for the whole call where every image shares it (decoded once), else one per image."""
+        values = [getattr(job, attr) for job, _ in chunk]
+        if values[0] is None or all(v is values[0] for v in values):
+            return values[0]
+        return values
+
+    def call(chunk, kw):
+        """Images for ``chunk`` = [(job, seed index), ...], in one pipeline call."""
+        return pipe(
+            column(chunk, "sketch"),
+            column(chunk, "stroke"),
+            image=column(chunk, "image"),
+            mask=column(chunk, "mask"),
+            num_inference_steps=args.steps,
+            num_images=len(chunk),
+            sampler=args.sampler,
+            realism_mode=args.realism_mode,
+            generator=[torch.Generator().manual_seed(args.seed + k) for _, k in chunk],
+            output_type="np",
+            progress=not args.quiet and one_call,
+            **kw,
+        ).images
+
+    done = 0
+    for start in range(0, len(pairs), per_group):
+        group, failed = [], set()
+        for name, *inputs in pairs[start : start + per_group]:
+            job = _Job(name, *inputs)
+            try:
+                _check_job(job, pipe.size, say)
+            except DissError as e:
+                if not many:
+                    raise
+                say(f"skipped {name}: {e}")
+                continue
+            group.append(job)
         for value in sweep_values:
             kw = dict(dials)
             if sweep_name:
                 kw[SWEEPABLE[sweep_name]] = value
-            per_image = [job for job in batch for _ in range(args.num)]  # each job repeated --num times
-            inputs = {
-                k: [job[i] for job in per_image] if batch[0][i] is not None else None
-                for i, k in ((1, "sketch"), (2, "stroke"), (3, "image"), (4, "mask"))
-            }
-            images = pipe(
-                inputs.pop("sketch"),
-                inputs.pop("stroke"),
-                **inputs,
-                num_inference_steps=args.steps,
-                num_images=len(per_image),
-                sampler=args.sampler,
-                realism_mode=args.realism_mode,
-                generator=[torch.Generator().manual_seed(args.seed + i % args.num) for i in range(len(per_image))],
-                output_type="np",
-                progress=not args.quiet and not many,
-                **kw,
-            ).images
-            for j in range(len(batch)):
-                rows[j].append(list(images[j * args.num : (j + 1) * args.num]))
-        return rows
-
-    done = 0
-    bar = tqdm(total=len(jobs), desc="generate", unit="input", disable=not many or args.quiet)
-    for start in range(0, len(jobs), args.batch_size):
-        batch = jobs[start : start + args.batch_size]
-        try:
-            results = list(zip(batch, run(batch), strict=True))
-        except DissError:
-            if not many:
-                raise
-            results = []
-            for job in batch:  # find the input at fault; the others still get made
+            for job in group:
+                job.rows.append([job.unchanged] * args.num if job.unchanged is not None else [])
+            todo = [(job, k) for job in group if job.unchanged is None for k in range(args.num)]
+            for chunk in (todo[i : i + batch] for i in range(0, len(todo), batch)):
+                chunk = [(job, k) for job, k in chunk if id(job) not in failed]
+                if not chunk:
+                    continue
                 try:
-                    results.append((job, run([job])[0]))
-                except DissError as e_job:
-                    print(f"skipped {job[0]}: {e_job}", file=sys.stderr)
-        for (name, *_), rows in results:
-            target = out / f"{name}.png" if many else out
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if len(rows) == 1 and len(rows[0]) == 1:
-                save_png(rows[0][0], target)
+                    made = list(zip(chunk, call(chunk, kw), strict=True))
+                except DissError as e:
+                    if not many:
+                        raise
+                    made, in_chunk = [], {id(job): job for job, _ in chunk}
+                    for key, job in in_chunk.items():  # find the input at fault; the others still get made
+                        part = [c for c in chunk if c[0] is job]
+                        try:
+                            if len(in_chunk) == 1:  # the call held this input only: no need to run it again
+                                raise e
+                            made += zip(part, call(part, kw), strict=True)
+                        except DissError as e_job:
+                            say(f"skipped {job.name}: {e_job}")
+                            failed.add(key)
+                for (job, _), image in made:
+                    job.rows[-1].append(image)
+                bar.update(len(chunk))
+        for job in group:
+            if id(job) in failed:
+                continue
+            target = out / f"{job.name}.png" if many else out
+            if cells == 1:
+                result = job.rows[0][0]
             else:
-                save_grid(
-                    target,
-                    rows,
+                result = make_grid(
+                    job.rows,
                     col_labels=[f"seed {args.seed + i}" for i in range(args.num)],
                     row_labels=labels,
                     cell=max(96, pipe.size),
                 )
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                save_image(result, target)  # a temporary file renamed into place: never a half-written one
+            except OSError as e:  # a full disk, say: what was written before is kept
+                raise DissError(f"cannot write {target}: {e.strerror or e}") from None
             done += 1
             if not many:
                 print(f"wrote {target}")
-        bar.update(len(batch))
+        bar.n = min(total, (start + per_group) * cells)  # skipped inputs count as done
+        bar.refresh()
     bar.close()
     if many:
         print(f"wrote {done} image(s) to {out}")
@@ -362,6 +464,18 @@ def cmd_generate(args) -> int:
 
 def cmd_edit(args) -> int:
     return _generate(args)
+
+
+def _add_backend_args(p: argparse.ArgumentParser, verbose: bool = True) -> None:
+    p.add_argument(
+        "--backend",
+        default=defaults.BACKEND,
+        choices=defaults.BACKENDS,
+        help="where the U-Net runs: auto picks the faster one on this machine (default), torch is PyTorch (the "
+        "reference), openvino is Intel's OpenVINO runtime (pip install openvino)",
+    )
+    if verbose:
+        p.add_argument("--verbose", action="store_true", help="say which backend runs the U-Net, and why")
 
 
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
@@ -395,9 +509,22 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--num", type=_positive_int, default=1, help="images per input (a grid when > 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", type=_sweep_arg, metavar="NAME=V1,V2", help="e.g. realism=0,0.5,1: a labelled grid")
-    p.add_argument("--batch-size", type=_positive_int, default=8, help="inputs generated together (folders)")
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="images generated together, at most (default 8): memory stays flat whatever --num or the folder size; "
+        "larger is faster on a GPU",
+    )
     p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
-    p.add_argument("--out", required=True, help="PNG file (file inputs) or folder (folder inputs)")
+    _add_backend_args(p)
+    p.add_argument(
+        "--out",
+        required=True,
+        help="image file for file inputs (.png, .jpg, .webp, .bmp or .tif; a grid when --num > 1 or --sweep) or "
+        "folder for folder inputs (one PNG per input)",
+    )
     p.add_argument("--quiet", action="store_true")
 
 
@@ -413,6 +540,7 @@ def cmd_app(args) -> int:
         max_upload_mb=args.max_upload_mb,
         max_queue=args.queue,
         timeout_s=args.timeout,
+        backend=args.backend,
     )
     print(f"diss app on http://{args.host}:{args.port} (Ctrl-C to stop)")
     try:
@@ -435,6 +563,8 @@ def cmd_demo(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
+    if not Path(args.data).is_dir():  # before the (slow) import: a typo answers at once
+        raise DissError(f"photo folder {args.data} does not exist")
     from diss.evaluate import EvalConfig, evaluate
 
     cfg = EvalConfig(
@@ -447,13 +577,13 @@ def cmd_evaluate(args) -> int:
         seed=args.seed,
         batch_size=args.batch_size,
         compile=args.compile,
+        backend=args.backend,
+        verbose=args.verbose,
         realism=args.realism,
         studies=tuple(args.studies),
         **({"step_values": tuple(args.step_values)} if args.step_values else {}),
         **({"step_samplers": tuple(args.step_samplers)} if args.step_samplers else {}),
     )
-    if not Path(args.data).is_dir():
-        raise DissError(f"photo folder {args.data} does not exist")
     metrics = evaluate(cfg, progress=not args.quiet)
     fid = f"FID {metrics['fid']:.2f} (floor {metrics['fid_floor']:.2f}, N={metrics['n']})" if "fid" in metrics else ""
     print(f"{fid} report: {Path(args.out) / 'report.md'}".strip())
@@ -461,7 +591,7 @@ def cmd_evaluate(args) -> int:
 
 
 def _add_train_args(p: argparse.ArgumentParser) -> None:
-    from diss.train import TrainConfig
+    from diss.train_config import STAGES, TrainConfig  # no torch: the parser is built at once
 
     d = TrainConfig(data="", out="")
     p.add_argument("--data", required=True, metavar="CACHE", help="cache folder made by diss prepare")
@@ -471,7 +601,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--stage",
         default=d.stage,
-        choices=["1", "2", "both"],
+        choices=STAGES,
         help="1: both conditions always; 2: condition dropout; both: stage 1 then 2 (default)",
     )
     p.add_argument("--max-steps", type=_positive_int, default=d.max_steps, help="optimizer steps in all")
@@ -526,7 +656,7 @@ def _add_train_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="diss", description="Sketch + colour strokes → realistic images (DiSS).")
     parser.add_argument("--version", action="version", version=f"diss {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
 
     p = sub.add_parser("prepare", help="extract sketch + strokes from a folder of photos into a training cache")
     p.add_argument("src", metavar="SRC_DIR", help="folder of photos (searched recursively; any common format)")
@@ -569,6 +699,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
     p.add_argument("--steps", type=_steps, default=defaults.STEPS, help="sampling steps (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
+    _add_backend_args(p)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_demo)
 
@@ -583,6 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--timeout", type=_positive_float, default=300.0, metavar="S", help="stop a job after S seconds (default 300)"
     )
+    _add_backend_args(p, verbose=False)
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("evaluate", help="FID/KID, sketch F1, stroke error, trade-off studies, SDEdit baseline")
@@ -595,6 +727,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
+    _add_backend_args(p)
     studies = ["base", "realism", "scales", "realism_mode", "steps", "sdedit"]  # = diss.evaluate.STUDIES
     p.add_argument("--studies", nargs="+", default=studies, choices=studies)
     p.add_argument(
@@ -625,6 +758,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: what to lower when a command runs out of memory
+MEMORY_HINTS = {
+    "generate": "lower --num/--batch-size",
+    "edit": "lower --num/--batch-size",
+    "evaluate": "lower --batch-size",
+    "train": "lower --batch-size",
+    "prepare": "lower --workers",
+}
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """MemoryError, and PyTorch's own ways of saying the same (CUDA, and the CPU allocator's RuntimeError)."""
+    return (
+        isinstance(e, MemoryError)
+        or type(e).__name__ == "OutOfMemoryError"
+        or (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -645,6 +797,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a bug, not bad input: still one line, with a way to get the details
         if os.environ.get("DISS_DEBUG"):
             raise
+        if _out_of_memory(e):  # the machine's limit, never blamed on an input file
+            hint = MEMORY_HINTS.get(args.command, "close other programs or use smaller inputs")
+            print(f"diss {args.command}: error: out of memory: {hint}", file=sys.stderr)
+            return 2
         print(
             f"diss {args.command}: unexpected error: {type(e).__name__}: {e} (set DISS_DEBUG=1 for details)",
             file=sys.stderr,

@@ -16,3 +16,10 @@ SAMPLERS = ("ddim", "dpm++", "dpm++sde", "ddpm")
 # DDIM's FID is flat from 10 to 30 steps: 120.2 / 120.4 / 119.5 / 122.1 at 10 / 15 / 20 / 30 (N = 100) and 90.8 / 90.9 /
 # 91.4 at 10 / 15 / 20 (N = 249), its sketch F1 and stroke error alike; 10 steps halve the time (BENCHMARKS.md)
 STEPS = 10
+# guidance scales are refused above this: far past any useful value (the paper uses ≤ 5); larger ones only overflow.
+# Here, not in pipeline.py, so that the command line checks its arguments without importing torch
+MAX_GUIDANCE_SCALE = 100.0
+# where the U-Net runs (DiSSPipeline.to_best_device(backend=...)): "auto" picks the faster one on this machine,
+# "torch" is the reference, "openvino" needs the openvino package
+BACKENDS = ("auto", "torch", "openvino")
+BACKEND = "auto"

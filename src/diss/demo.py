@@ -36,6 +36,8 @@ class DemoConfig:
     sampler: str = defaults.SAMPLER  # DPM-Solver++ scored worse under realism (BENCHMARKS.md)
     seeds: int = 4
     seed: int = 0
+    backend: str = defaults.BACKEND  # one of defaults.BACKENDS
+    verbose: bool = False  # say which backend runs the U-Net and why
 
 
 def load_example(name: str, folder: Path = EXAMPLES) -> tuple[np.ndarray, np.ndarray]:
@@ -68,14 +70,14 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     """Write the demo grids into ``config.out``; returns their paths by name."""
     from tqdm.auto import tqdm
 
+    from diss.loading import load_pipeline
     from diss.outputs import output_dir
-    from diss.pipeline import DiSSPipeline
 
     model = Path(config.model) if config.model else SHIPPED_MODEL
     if not model.exists():
         raise DissError(f"model folder {model} does not exist; pass --model DIR (a folder made by diss export)")
     drawings = {name: load_example(name) for name in EXAMPLE_NAMES}
-    pipe = DiSSPipeline.from_pretrained(model).to_best_device()
+    pipe = load_pipeline(model, backend=config.backend, verbose=config.verbose)
     out = output_dir(config.out)  # made only once the model loaded: a failed start leaves nothing behind
     size = pipe.size
     n_seeds = config.seeds
@@ -151,7 +153,9 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
 
 
 def demo_main(args) -> int:
-    config = DemoConfig(out=args.out, model=args.model, steps=args.steps, seed=args.seed)
+    config = DemoConfig(
+        out=args.out, model=args.model, steps=args.steps, seed=args.seed, backend=args.backend, verbose=args.verbose
+    )
     paths = run_demo(config, progress=not args.quiet)
     for name, path in paths.items():
         print(f"{name}: {os.fspath(path)}")

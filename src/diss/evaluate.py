@@ -60,6 +60,8 @@ class EvalConfig:
     diversity_inputs: int = 8
     diversity_samples: int = 4
     compile: bool = False  # torch.compile the U-Net (pays on a GPU)
+    backend: str = defaults.BACKEND  # where the U-Net runs: one of defaults.BACKENDS
+    verbose: bool = False  # say which backend runs the U-Net and why
     settings: dict = field(default_factory=dict, repr=False)
 
 
@@ -189,8 +191,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     """Run the studies and write report.md, metrics.json and plots into ``cfg.out``; returns the metrics."""
     from tqdm.auto import tqdm
 
+    from diss.loading import load_pipeline
     from diss.outputs import output_dir
-    from diss.pipeline import DiSSPipeline
 
     unknown = set(cfg.studies) - set(STUDIES)
     if unknown:
@@ -198,7 +200,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     settings = _settings(cfg)  # a bad setting is refused before anything is loaded or written
     if not Path(cfg.model).is_dir():
         raise DissError(f"model folder {cfg.model} does not exist")
-    pipe = DiSSPipeline.from_pretrained(cfg.model).to_best_device()
+    pipe = load_pipeline(cfg.model, backend=cfg.backend, verbose=cfg.verbose)
     if cfg.compile:
         pipe.compile()
     out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,7 +106,12 @@ def count_parameters(model: torch.nn.Module) -> int:
 
 @functools.cache
 def cpu_supports_bf16() -> bool:
-    """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16), where bf16 autocast pays off."""
+    """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16), where bf16 autocast pays off, and oneDNN
+    (PyTorch's and OpenVINO's CPU kernels) may use them: ``ONEDNN_MAX_CPU_ISA=AVX2`` runs an AVX2 laptop's kernels,
+    without bf16 units, on any x86 CPU, and so also switches bf16 off here."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    if cap and cap != "ALL" and "BF16" not in cap and "AMX" not in cap and "AVX10" not in cap:
+        return False
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:

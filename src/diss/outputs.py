@@ -45,3 +45,14 @@ def output_file(path: str | os.PathLike) -> Path:
         raise DissError(f"folder {parent} for output file {path.name} does not exist; create it first")
     _probe_writable(parent)
     return path
+
+
+def output_image(path: str | os.PathLike) -> Path:
+    """``output_file`` for an image, whose suffix must name a format diss writes (written in that format)."""
+    from diss.data.images import IMAGE_WRITE_FORMATS, image_format
+
+    path = output_file(path)  # an existing folder, a missing or read-only one: said first
+    if image_format(path) is None:
+        what = f"ends in {path.suffix!r}" if path.suffix else "has no extension"
+        raise DissError(f"output file {path} {what}, not an image format: use one of {', '.join(IMAGE_WRITE_FORMATS)}")
+    return path

@@ -18,6 +18,7 @@ from diffusers.utils import BaseOutput
 from PIL import Image
 
 from diss import defaults
+from diss.backend import precision_hint
 from diss.conventions import from_model, to_model
 from diss.data.images import resize
 from diss.data.inputs import prepare_image, prepare_mask, prepare_sketch, prepare_stroke, to_rgb_array
@@ -25,10 +26,10 @@ from diss.editing import mask_blend_hook
 from diss.errors import DissError
 from diss.guidance import two_condition_guidance
 from diss.model import autocast_dtype
-from diss.realism import combined_reference, lowpass_hook, lowpass_side, x0_lowpass_denoiser
+from diss.realism import combined_reference, lowpass_hook, lowpass_side, paint_mask, x0_lowpass_denoiser
 from diss.sampling import sample
 
-MAX_GUIDANCE_SCALE = 100.0  # far past any useful value (the paper uses ≤ 5); larger ones only overflow
+MAX_GUIDANCE_SCALE = defaults.MAX_GUIDANCE_SCALE  # re-exported: decided in defaults.py
 MAX_PARAMETERS = 2_000_000_000  # a U-Net config asking for more is refused before anything is allocated
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _UNET_BLOCKS = {"DownBlock2D", "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D"}
@@ -175,10 +176,11 @@ class DiSSPipeline(DiffusionPipeline):
         unet = unet.eval().to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
         return cls(unet=unet, scheduler=scheduler)
 
-    def to_best_device(self) -> DiSSPipeline:
+    def to_best_device(self, backend: str = "auto") -> DiSSPipeline:
         """Move to the GPU where there is one, with the U-Net cast to bf16 where the GPU has it (1.2× faster than
-        autocast on an H100, half the memory); on a CPU keep fp32 weights under bf16 autocast (a bf16 cast was no
-        faster there). ``DISS_DEVICE=cpu`` (or ``cuda``) overrides the choice."""
+        autocast on an H100, half the memory); on a CPU keep fp32 weights (bf16, where the CPU has it, is the
+        backend's: autocast or OpenVINO's bf16). ``DISS_DEVICE=cpu`` (or ``cuda``) overrides the choice. Then pick the
+        U-Net's inference ``backend`` (see ``set_backend``; "auto": OpenVINO on a CPU, PyTorch on a GPU)."""
         wanted = os.environ.get("DISS_DEVICE", "").strip().lower() or ("cuda" if torch.cuda.is_available() else "cpu")
         if wanted not in ("cpu", "cuda"):
             raise DissError(f"DISS_DEVICE must be cpu or cuda, not {wanted!r}")
@@ -188,7 +190,35 @@ class DiSSPipeline(DiffusionPipeline):
             self.to("cuda")
             if torch.cuda.is_bf16_supported():
                 self.to(dtype=torch.bfloat16)
+        return self.set_backend(backend)
+
+    def set_backend(self, backend: str = "auto", precision: str = "auto", cache_dir=None) -> DiSSPipeline:
+        """Run the U-Net on ``backend``: "torch" (the reference), "openvino" (CPUs; converted in-process and cached on
+        disk, see ``diss.backend``) or "auto" (what ``diss.backend.choose`` decides for this device). Afterwards
+        ``self.backend`` names the one in use, ``self.backend_note`` says in one line which it is and why, and
+        ``self.backend_fallback`` is True when a backend failed and PyTorch took over. ``precision`` is the policy of
+        ``__call__`` (bf16 where the CPU has it under "auto"), applied when the backend is compiled."""
+        from diss.backend import select
+
+        choice = select(self.unet, backend, precision, cache_dir)
+        self._net = choice.net
+        self.backend, self.backend_note, self.backend_fallback = choice.name, choice.note, choice.fallback
+        if choice.name != "torch":
+            choice.net.on_fallback = self._fell_back
         return self
+
+    def _fell_back(self, why: str) -> None:
+        """An OpenVINO step failed: PyTorch runs from now on (called by the backend)."""
+        self._net = self.unet
+        self.backend, self.backend_note, self.backend_fallback = "torch", f"backend: torch ({why})", True
+
+    @property
+    def net(self):
+        """What sampling calls: the backend's U-Net, or the PyTorch module (also after it was moved or compiled)."""
+        net = getattr(self, "_net", None)
+        if net is None or net is self.unet or self.unet.device.type != "cpu":
+            return self.unet
+        return net
 
     def compile(self, mode: str = "default", **kwargs) -> DiSSPipeline:
         """torch.compile the U-Net in place (``nn.Module.compile``; ``kwargs`` go to torch.compile). Pays on a GPU with
@@ -198,6 +228,9 @@ class DiSSPipeline(DiffusionPipeline):
             raise DissError(f"compile mode must be one of {', '.join(COMPILE_MODES)}, not {mode!r}")
         warnings.filterwarnings("ignore", message="Dynamo detected a call to a `functools.lru_cache`")  # diffusers'
         self.unet.compile(mode=mode, dynamic=False, **kwargs)
+        if getattr(self, "backend", "torch") != "torch":  # compiling is PyTorch's: it runs the module from now on
+            self._net = self.unet
+            self.backend, self.backend_note = "torch", "backend: torch (torch.compile asked for)"
         return self
 
     @property
@@ -259,31 +292,35 @@ class DiSSPipeline(DiffusionPipeline):
         if (image is None) != (mask is None):
             raise DissError("local editing needs both image and mask")
         device = self.unet.device
+        net = self.net
         amp = autocast_dtype(device, precision)
-        if self.unet.dtype != torch.float32:  # weights already cast (pipe.to(dtype=torch.bfloat16)): no autocast
+        if net is not self.unet:  # the backend runs the precision policy's choice itself
+            net = net.with_precision(precision_hint(precision))
+        if self.unet.dtype != torch.float32 or net is not self.unet:  # bf16 weights, or a backend's own precision
             amp = None
         sk = _batch(sketch, prepare_sketch, size, n, "sketch", device)
         st = _batch(stroke, prepare_stroke, size, n, "stroke", device)
         s_sk = _scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)
         s_st = _scale(stroke_guidance_scale, "stroke_guidance_scale", size, n)
         scheduler = self._sampler(sampler)
-        denoiser = two_condition_guidance(self.unet, sk, st, s_sk, s_st)
+        denoiser = two_condition_guidance(net, sk, st, s_sk, s_st)
         hooks = []
         if realism is not None:
             if not isinstance(realism, (int, float)) or not math.isfinite(realism):
                 raise DissError(f"realism must be a number in [0, 1] or None, not {realism}")
             side = lowpass_side(realism, size, realism_k)
         if realism is not None and st is not None:  # the low frequencies come from the strokes: none, no realism
-            reference = combined_reference(sk, st)
+            reference, paint = combined_reference(sk, st), paint_mask(st)  # (n, 3, S, S), p (n, 1, S, S)
             if realism_mode == "lowpass":
-                hooks.append(lowpass_hook(reference, scheduler, side, generator))
+                hooks.append(lowpass_hook(reference, scheduler, side, generator, paint=paint))
             else:
-                denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side)
+                denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side, paint=paint)
         known = None
         if image is not None:
             known = _batch(image, prepare_image, size, n, "image", device)
-            m = _batch(mask, lambda v, s: prepare_mask(v, s) * 255.0, size, n, "mask", device).add(1.0).div(2.0)
-            hooks.append(mask_blend_hook(known, m, scheduler, generator))
+            m = _batch(mask, lambda v, s: prepare_mask(v, s) * 255.0, size, n, "mask", "cpu").add(1.0).div(2.0)
+            if not bool(m.min() == 1.0):  # all white: regenerate everything, as without a mask (same draws, same image)
+                hooks.append(mask_blend_hook(known, m.to(device), scheduler, generator))  # feathered inside the mask
         if callback_on_step_end is not None:
 
             def callback_hook(x, t, i):  # diffusers convention: callback(pipe, step, timestep, {"latents": x}) -> dict

@@ -13,6 +13,17 @@ from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 #: file name suffixes treated as images when scanning folders (lower case)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
+#: the formats results can be written in, by file name suffix (lower case) → Pillow's format name
+IMAGE_WRITE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".bmp": "BMP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+}
+_SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
 #: images with more pixels than this are refused before decoding (decompression bombs)
 MAX_PIXELS = 64_000_000
 
@@ -98,7 +109,8 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
         raise ImageLoadError(path, "not an image (unknown or unsupported format)") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageLoadError(path, "too large: refused as a possible decompression bomb") from None
-    except (OSError, ValueError, EOFError, IndexError, struct.error, MemoryError) as e:
+    # MemoryError is not caught: it is the machine's fault, not the file's (the command line says "out of memory")
+    except (OSError, ValueError, EOFError, IndexError, struct.error) as e:
         raise ImageLoadError(path, f"truncated or corrupt ({str(e).strip() or type(e).__name__})") from None
 
 
@@ -120,13 +132,30 @@ def resize(array: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     return out
 
 
-def save_png(array: np.ndarray, path: str | os.PathLike) -> None:
-    """Write a uint8 array as PNG atomically: to a temporary name beside it, then renamed into place."""
-    path = Path(path)
+def _save_atomically(array: np.ndarray, path: Path, fmt: str) -> None:
+    """Write to a temporary name beside ``path``, then rename it into place: never a half-written file at ``path``."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format="PNG")
+        Image.fromarray(np.ascontiguousarray(array)).save(tmp, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def save_png(array: np.ndarray, path: str | os.PathLike) -> None:
+    """Write a uint8 array as PNG atomically: to a temporary name beside it, then renamed into place."""
+    _save_atomically(array, Path(path), "PNG")
+
+
+def image_format(path: str | os.PathLike) -> str | None:
+    """Pillow's format name for writing ``path`` (from its suffix), or None when the suffix is not an image format."""
+    return IMAGE_WRITE_FORMATS.get(Path(path).suffix.lower())
+
+
+def save_image(array: np.ndarray, path: str | os.PathLike) -> None:
+    """Write a uint8 array atomically in the format its suffix names (.png, .jpg/.jpeg, .webp, .bmp, .tif/.tiff)."""
+    fmt = image_format(path)
+    if fmt is None:
+        raise ValueError(f"{path}: not an image file name; use one of {', '.join(IMAGE_WRITE_FORMATS)}")
+    _save_atomically(array, Path(path), fmt)

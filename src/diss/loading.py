@@ -1,0 +1,25 @@
+"""Loading a model folder for the command line, the demo and ``diss evaluate``: one place that picks the device and
+the backend and says which (torch is imported only when a model is actually loaded)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from diss import defaults
+
+
+def announce_backend(pipe, verbose: bool = False) -> None:
+    """Print ``pipe.backend_note`` to stderr when asked (``--verbose``), and always when the backend fell back."""
+    note = getattr(pipe, "backend_note", None)
+    if note and (verbose or getattr(pipe, "backend_fallback", False)):
+        print(note, file=sys.stderr)
+
+
+def load_pipeline(folder: str | os.PathLike, backend: str = defaults.BACKEND, verbose: bool = False):
+    """``DiSSPipeline.from_pretrained(folder)`` on the best device with ``backend`` (one of ``defaults.BACKENDS``)."""
+    from diss.pipeline import DiSSPipeline
+
+    pipe = DiSSPipeline.from_pretrained(folder).to_best_device(backend=backend)
+    announce_backend(pipe, verbose)
+    return pipe
