@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from diss.conventions import SHIPPED_MODEL
+from diss.conventions import to_uint8
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import center_square, find_images, load_image, resize
+from diss.folder import SHIPPED_MODEL
 from diss.metrics import frechet_distance, inception_features
 from diss.model import cpu_supports_bf16
 from diss.pipeline import DiSSPipeline
@@ -46,6 +47,7 @@ def main() -> None:
     args = parser.parse_args()
 
     pipe = DiSSPipeline.from_pretrained(args.model)
+    pipe.set_progress_bar_config(disable=True)
     size = pipe.size
     photos, floor_photos = validation_photos(args.data, args.num)
     triples = [make_triple(p, PrepareConfig(size=size, seed=0), i) for i, p in enumerate(photos)]
@@ -64,8 +66,8 @@ def main() -> None:
             batch = triples[b : b + args.batch_size]
             gens = [torch.Generator().manual_seed(b + i) for i in range(len(batch))]
             out = pipe([t[1] for t in batch], [t[2] for t in batch], num_images=len(batch), generator=gens,
-                       precision=precision, output_type="np", progress=False)  # fmt: skip
-            images.append(out.images)
+                       precision=precision, output_type="np")  # fmt: skip
+            images.append(to_uint8(out.images))
         images = np.concatenate(images)
         seconds = time.perf_counter() - start
         reference = images if reference is None else reference

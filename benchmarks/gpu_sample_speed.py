@@ -20,15 +20,15 @@ import numpy as np
 import torch
 
 from diss import defaults
-from diss.conventions import SHIPPED_MODEL
 from diss.demo import load_example
+from diss.folder import SHIPPED_MODEL
 from diss.pipeline import DiSSPipeline
 
 
 def images_per_second(pipe, sketch, stroke, n: int, sampler: str, steps: int, repeats: int) -> float:
     def run():
         pipe(sketch, stroke, num_images=n, sampler=sampler, num_inference_steps=steps, output_type="pt",
-             generator=torch.Generator().manual_seed(0), progress=False)  # fmt: skip
+             generator=torch.Generator().manual_seed(0))  # fmt: skip
 
     run()  # warm-up (and compilation for this batch size)
     if torch.cuda.is_available():
@@ -64,6 +64,7 @@ def main() -> None:
     for mode in args.modes:
         compile_mode, _, dtype = mode.partition("+")
         pipe = DiSSPipeline.from_pretrained(args.model).to(device)
+        pipe.set_progress_bar_config(disable=True)
         if dtype:
             pipe = pipe.to(dtype=getattr(torch, {"bf16": "bfloat16", "fp16": "float16"}[dtype]))
         pipe.unet.to(memory_format=torch.channels_last)

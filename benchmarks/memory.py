@@ -31,17 +31,17 @@ def peak_mib() -> float:
 def load(size: int):
     import torch
 
-    from diss.conventions import SHIPPED_MODEL
+    from diss.folder import SHIPPED_MODEL
     from diss.pipeline import DiSSPipeline
 
     if size == 64:
         return DiSSPipeline.from_pretrained(SHIPPED_MODEL)
-    from diss.diffusion import make_scheduler
     from diss.model import build_unet, preset
+    from diss.schedulers import make_sampler
 
     torch.manual_seed(0)
     unet = build_unet(preset("base"), size).eval().to(memory_format=torch.channels_last)
-    return DiSSPipeline(unet=unet, scheduler=make_scheduler())
+    return DiSSPipeline(unet=unet, scheduler=make_sampler())
 
 
 def child(size: int, generations: int, steps: int, batch: int) -> dict:
@@ -52,13 +52,14 @@ def child(size: int, generations: int, steps: int, batch: int) -> dict:
 
     start = rss_mib()
     pipe = load(size)
+    pipe.set_progress_bar_config(disable=True)
     loaded = rss_mib()
     sketch, stroke = load_example("daisy")
     after = []
     for i in range(generations):
         g = [torch.Generator().manual_seed(i * batch + j) for j in range(batch)]
         pipe(sketch, stroke, num_images=batch, generator=g, num_inference_steps=steps, sampler="dpm++",
-             output_type="np", progress=False)  # fmt: skip
+             output_type="np")  # fmt: skip
         after.append(rss_mib())
     return {"size": size, "batch": batch, "start": start, "loaded": loaded, "after": after, "peak": peak_mib()}
 

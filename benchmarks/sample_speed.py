@@ -26,9 +26,10 @@ from diffusers import DDPMScheduler
 
 from diss import defaults
 from diss.backend import choose, openvino_version, precision_hint
-from diss.conventions import SHIPPED_MODEL, to_model
+from diss.conventions import to_model
 from diss.data.inputs import prepare_sketch, prepare_stroke
 from diss.demo import load_example
+from diss.folder import SHIPPED_MODEL
 from diss.model import model_input
 from diss.pipeline import DiSSPipeline
 
@@ -115,10 +116,12 @@ def main() -> None:
         parser.error(f"--original-steps must be 1 to {ORIGINAL_STEPS}")
     sketch, stroke = load_example("daisy")
     pipes = {"torch": DiSSPipeline.from_pretrained(args.model).set_backend("torch")}
+    pipes["torch"].set_progress_bar_config(disable=True)
     auto = choose(torch.device("cpu"))
     if openvino_version() is not None:
         start = time.perf_counter()
         pipes["openvino"] = DiSSPipeline.from_pretrained(args.model).set_backend("openvino")
+        pipes["openvino"].set_progress_bar_config(disable=True)
         print(f"{pipes['openvino'].backend_note} in {time.perf_counter() - start:.1f} s")
     print(cpu_description())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; openvino {openvino_version() or 'absent'}; "
@@ -127,7 +130,7 @@ def main() -> None:
     def ours(backend: str, n: int, **kw):
         gens = [torch.Generator().manual_seed(i) for i in range(n)]
         pipe = pipes[backend]
-        return lambda: pipe(sketch, stroke, num_images=n, generator=gens, output_type="np", progress=False, **kw)
+        return lambda: pipe(sketch, stroke, num_images=n, generator=gens, output_type="np", **kw)
 
     default = f"{defaults.SAMPLER} {defaults.STEPS}, realism {defaults.REALISM:g}"
     settings: dict[str, tuple] = {}

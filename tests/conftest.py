@@ -109,11 +109,11 @@ def tiny_model(tmp_path_factory) -> Path:
     """A model folder holding a seeded, untrained tiny U-Net at 32 px (fast; for the plumbing, not the pictures)."""
     import torch
 
-    from diss.diffusion import make_scheduler
     from diss.model import build_unet, preset
     from diss.pipeline import DiSSPipeline
+    from diss.schedulers import make_sampler
 
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("tiny-model")
-    DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_scheduler()).save_pretrained(folder)
+    DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_sampler()).save_pretrained(folder)
     return folder

@@ -140,7 +140,7 @@ def make_train_cache(folder: Path, photos: dict[str, np.ndarray]) -> Path:
 
 def write_bad_models(folder: Path, model: Path) -> dict[str, str]:
     """Broken copies of a working model folder: name → a fragment of the message that must refuse it."""
-    from diss.pipeline import sha256_file
+    from diss.folder import sha256_file
 
     def copy(name: str) -> Path:
         target = folder / name
@@ -150,11 +150,19 @@ def write_bad_models(folder: Path, model: Path) -> dict[str, str]:
     def weights(m: Path) -> Path:
         return next((m / "unet").glob("*.safetensors"))
 
+    def plain(m: Path) -> Path:  # no diss.json: a plain diffusers folder, where the safetensors parser is the check
+        (m / "diss.json").unlink(missing_ok=True)
+        return m
+
     cases = {"missing": "does not exist"}
     m = copy("truncated")
     w = weights(m)
     w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
-    cases["truncated"] = "damaged or foreign"
+    cases["truncated"] = "does not match its SHA-256"  # diss.json's sums find it first
+    m = plain(copy("truncated_plain"))
+    w = weights(m)
+    w.write_bytes(w.read_bytes()[: w.stat().st_size // 2])
+    cases["truncated_plain"] = "damaged or foreign"
     m = copy("tampered")  # a byte of a weight changed: only the checksum can tell
     w = weights(m)
     meta = json.loads((m / "diss.json").read_text()) if (m / "diss.json").is_file() else {}
@@ -164,13 +172,13 @@ def write_bad_models(folder: Path, model: Path) -> dict[str, str]:
     data[-100] ^= 0x40
     w.write_bytes(bytes(data))
     cases["tampered"] = "does not match its SHA-256"
-    m = copy("tampered_header")
+    m = plain(copy("tampered_header"))
     w = weights(m)
     data = bytearray(w.read_bytes())
     data[8:16] = b'{"x": [1'  # the JSON header broken
     w.write_bytes(bytes(data))
     cases["tampered_header"] = "damaged or foreign"
-    m = copy("pickle_named_safetensors")
+    m = plain(copy("pickle_named_safetensors"))
     weights(m).write_bytes(pickle.dumps({"weights": Booby(folder / MARKER)}))
     cases["pickle_named_safetensors"] = "damaged or foreign"
     m = copy("pickle_only")

@@ -26,8 +26,8 @@ from diss.app import (
     sketch_guide,
     stroke_layer,
 )
-from diss.conventions import SHIPPED_MODEL
 from diss.errors import DissError
+from diss.folder import SHIPPED_MODEL
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file

@@ -8,10 +8,11 @@ import pytest
 import torch
 
 from diss import backend
-from diss.diffusion import make_scheduler
+from diss.conventions import to_uint8
 from diss.errors import DissError
 from diss.model import build_unet, preset
 from diss.pipeline import DiSSPipeline
+from diss.schedulers import make_sampler
 
 pytest.importorskip("openvino")
 SIZE = 32
@@ -25,7 +26,7 @@ def cache(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pipe(cache):
     torch.manual_seed(0)
-    p = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_scheduler())
+    p = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler())
     return p.set_backend("openvino", precision="fp32", cache_dir=cache)
 
 
@@ -50,11 +51,10 @@ def images(pipe, net, drawing, **kw):
             generator=gens,
             num_inference_steps=4,
             output_type="np",
-            progress=False,
             precision="fp32",
             **kw,
         )
-        return out.images.astype(np.float64)
+        return to_uint8(out.images).astype(np.float64)
     finally:
         pipe._net = saved
 
@@ -78,20 +78,20 @@ def test_openvino_is_the_torch_unet_per_call(pipe):
     [
         {"sampler": "ddim"},
         {"sampler": "dpm++", "realism": 0.5},
-        {"sampler": "dpm++sde", "realism_mode": "x0"},
+        {"sampler": "dpm++sde", "realism_mode": "lowpass"},
         {"sampler": "ddpm", "realism": None},
-        {"sampler": "ddim", "mask": "half", "realism": 1.0},
+        {"sampler": "ddim", "mask_image": "half", "realism": 1.0},
         {"sampler": "ddim", "sketch_guidance_scale": "map", "stroke_guidance_scale": 3.0},
     ],
-    ids=["ddim", "dpm++-realism", "sde-x0", "ddpm-off", "edit", "spatial-map"],
+    ids=["ddim", "dpm++-realism", "sde-lowpass", "ddpm-off", "edit", "spatial-map"],
 )
 def test_images_match_torch_for_every_sampler_and_dial(pipe, drawing, kw):
     """Guidance, realism, editing and spatial maps work unchanged around the backend: ≤ 1 grey level mean."""
     kw = dict(kw)
-    if kw.get("mask") == "half":
+    if kw.get("mask_image") == "half":
         kw["image"] = np.full((SIZE, SIZE, 3), 90, np.uint8)
-        kw["mask"] = np.zeros((SIZE, SIZE), np.uint8)
-        kw["mask"][:, SIZE // 2 :] = 255
+        kw["mask_image"] = np.zeros((SIZE, SIZE), np.uint8)
+        kw["mask_image"][:, SIZE // 2 :] = 255
     if kw.get("sketch_guidance_scale") == "map":
         kw["sketch_guidance_scale"] = np.tile(np.linspace(0, 255, SIZE, dtype=np.uint8), (SIZE, 1))
     ov = images(pipe, pipe._net, drawing, **kw)
@@ -147,7 +147,7 @@ def test_openvino_missing(pipe, cache, monkeypatch):
     assert pipe.backend == "torch" and not pipe.backend_fallback and "pip install openvino" in pipe.backend_note
 
 
-def test_a_failed_conversion_is_one_line_and_torch_takes_over(pipe, tmp_path, monkeypatch, capsys, drawing):
+def test_a_failed_conversion_is_one_line_and_torch_takes_over(pipe, tmp_path, monkeypatch, caplog, drawing):
     def broken(*_):
         raise RuntimeError("unsupported operation\nwith a long second line")
 
@@ -158,15 +158,16 @@ def test_a_failed_conversion_is_one_line_and_torch_takes_over(pipe, tmp_path, mo
     assert "\n" not in note and "openvino failed to convert" in note and "unsupported operation" in note
     from diss.loading import announce_backend
 
-    announce_backend(pipe)  # what every command does after loading: the note, once, on stderr
-    assert capsys.readouterr().err == f"{note}\n"
+    caplog.clear()
+    announce_backend(pipe)  # what every command does after loading: the note, once, a warning (the CLI: stderr)
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [("WARNING", note)]
     assert images(pipe, pipe.unet, drawing).shape == (2, SIZE, SIZE, 3)
 
 
-def test_a_step_failing_inside_openvino_hands_over_to_torch(cache, capsys, drawing):
+def test_a_step_failing_inside_openvino_hands_over_to_torch(cache, caplog, drawing):
     """The images are PyTorch's exactly (fp32): the failed call is redone on the PyTorch module."""
     torch.manual_seed(0)
-    p = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_scheduler())
+    p = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler())
     p.set_backend("openvino", precision="fp32", cache_dir=cache)
     reference = images(p, p.unet, drawing)
 
@@ -179,7 +180,7 @@ def test_a_step_failing_inside_openvino_hands_over_to_torch(cache, capsys, drawi
     got = images(p, net, drawing)
     assert np.array_equal(got, reference)
     assert p.backend == "torch" and p.backend_fallback and "device lost" in p.backend_note
-    assert capsys.readouterr().err.count("openvino failed during sampling") == 1
+    assert sum("openvino failed during sampling" in r.getMessage() for r in caplog.records) == 1  # said once
 
 
 def test_auto_picks_openvino_on_a_cpu_and_torch_on_a_gpu(monkeypatch):
@@ -205,8 +206,8 @@ def test_precision_follows_the_pipelines_policy():
 
 def test_the_shipped_model_on_openvino_is_torch_fp32_within_the_targets(tmp_path):
     """The targets on the real model: ≤ 1e-3 per U-Net call (model range), ≤ 1 grey level mean per image."""
-    from diss.conventions import SHIPPED_MODEL
     from diss.demo import load_example
+    from diss.folder import SHIPPED_MODEL
 
     p = DiSSPipeline.from_pretrained(SHIPPED_MODEL).set_backend("openvino", precision="fp32", cache_dir=tmp_path)
     assert p.backend == "openvino", p.backend_note

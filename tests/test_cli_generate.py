@@ -191,7 +191,7 @@ def test_bad_values(capsys, model, files, extra):
 
 
 def test_default_model_missing_is_one_clear_line(capsys, files, monkeypatch):
-    monkeypatch.setattr("diss.cli.SHIPPED_MODEL", files / "no-such-model")  # e.g. a checkout without pretrained/
+    monkeypatch.setattr("diss.folder.shipped_path", lambda name: files / "no-such" / name)  # e.g. no pretrained/
     code, _, err = cli(capsys, "generate", "--sketch", files / "sk/a.png", "--out", files / "x.png")
     assert code != 0 and "pass --model" in err and len(err.strip().splitlines()) == 1
     assert not (files / "x.png").exists()

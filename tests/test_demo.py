@@ -3,7 +3,8 @@
 from PIL import Image
 
 from diss.cli import main
-from diss.demo import EXAMPLE_NAMES, EXAMPLES, background_edit, load_example
+from diss.demo import EXAMPLE_NAMES, background_edit, load_example
+from diss.folder import EXAMPLES
 
 
 def test_demo_writes_the_four_grids_and_prints_their_paths(tmp_path, capsys):

@@ -8,18 +8,18 @@ import torch
 from PIL import Image
 
 from diss.cli import main
-from diss.diffusion import make_scheduler
 from diss.errors import DissError
 from diss.evaluate import EvalConfig, evaluate
 from diss.model import build_unet, preset
 from diss.pipeline import DiSSPipeline
+from diss.schedulers import make_sampler
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory, photos):
     torch.manual_seed(0)
     model = tmp_path_factory.mktemp("model")
-    DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_scheduler()).save_pretrained(model)
+    DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_sampler()).save_pretrained(model)
     data = tmp_path_factory.mktemp("photos")
     for name, rgb in photos.items():
         Image.fromarray(rgb).save(data / f"{name}.png")

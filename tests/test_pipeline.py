@@ -8,10 +8,11 @@ import torch
 from PIL import Image
 
 from diss import defaults
-from diss.diffusion import make_scheduler
+from diss.conventions import to_uint8
 from diss.errors import DissError
 from diss.model import build_unet, preset
 from diss.pipeline import DiSSPipeline
+from diss.schedulers import make_sampler
 
 SIZE = 32
 
@@ -21,7 +22,7 @@ def pipe(tmp_path_factory):
     torch.manual_seed(0)
     unet = build_unet(preset("tiny"), SIZE).eval()
     folder = tmp_path_factory.mktemp("model")
-    DiSSPipeline(unet=unet, scheduler=make_scheduler()).save_pretrained(folder, safe_serialization=True)
+    DiSSPipeline(unet=unet, scheduler=make_sampler()).save_pretrained(folder, safe_serialization=True)
     return DiSSPipeline.from_pretrained(folder)
 
 
@@ -40,7 +41,7 @@ def gens(n, base=0):
 
 def run(pipe, *args, **kw):
     """Exact properties are tested in fp32; bf16 autocast ("auto" on CPUs with AMX) is tested for closeness below."""
-    kw = {"num_inference_steps": 3, "output_type": "pt", "progress": False, "precision": "fp32", **kw}
+    kw = {"num_inference_steps": 3, "output_type": "pt", "precision": "fp32", **kw}
     return pipe(*args, **kw).images
 
 
@@ -80,7 +81,7 @@ def test_bf16_autocast_stays_close_to_fp32(pipe, drawing):
 def test_a_bf16_cast_unet_runs_without_autocast_and_stays_close(pipe, drawing):
     """pipe.to(dtype=bf16): inputs follow the weights' dtype (no autocast); the images stay close to fp32's."""
     full = run(pipe, *drawing, num_images=2, generator=gens(2))
-    cast = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_scheduler())
+    cast = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler())
     cast.unet.load_state_dict(pipe.unet.state_dict())
     cast.to(dtype=torch.bfloat16)
     half = run(cast, *drawing, num_images=2, generator=gens(2))  # precision "fp32": a bf16 U-Net is used as it is
@@ -115,24 +116,21 @@ def test_every_sampler_runs_with_every_dial(pipe, drawing, sampler, mode):
         realism=0.7,
         realism_mode=mode,
         image=img,
-        mask=mask,
+        mask_image=mask,
         sampler=sampler,
         num_inference_steps=3,
         num_images=2,
         generator=gens(2),
         output_type="np",
-        progress=False,
     ).images
-    assert out.shape == (2, SIZE, SIZE, 3) and out.dtype == np.uint8
-    assert (out[:, :, 16:] == img[:, 16:]).all()  # outside the mask: the input exactly
+    assert out.shape == (2, SIZE, SIZE, 3) and out.dtype == np.float32
+    assert (to_uint8(out)[:, :, 16:] == img[:, 16:]).all()  # outside the mask: the input exactly
 
 
 def test_all_black_mask_returns_the_input_image(pipe, drawing):
     img = np.random.default_rng(1).integers(0, 255, (SIZE, SIZE, 3), dtype=np.uint8)
-    out = pipe(
-        *drawing, image=img, mask=np.zeros((SIZE, SIZE)), num_inference_steps=3, output_type="np", progress=False
-    ).images
-    assert (out[0] == img).all()
+    out = pipe(*drawing, image=img, mask_image=np.zeros((SIZE, SIZE)), num_inference_steps=3, output_type="np").images
+    assert (to_uint8(out)[0] == img).all()
 
 
 def test_realism_needs_strokes_and_leaves_sketch_only_generation_alone(pipe, drawing):
@@ -157,7 +155,7 @@ def test_pil_output_and_inputs_of_any_kind(pipe, drawing, tmp_path):
     Image.fromarray(255 - drawing[0]).save(tmp_path / "white_on_black.png")
     rgba = np.dstack([drawing[1], np.where(drawing[1][..., 0] == 255, 0, 255).astype(np.uint8)])
     Image.fromarray(rgba, "RGBA").save(tmp_path / "stroke.png")
-    out = pipe(tmp_path / "white_on_black.png", tmp_path / "stroke.png", num_inference_steps=2, progress=False)
+    out = pipe(tmp_path / "white_on_black.png", tmp_path / "stroke.png", num_inference_steps=2)
     assert isinstance(out.images[0], Image.Image) and out.images[0].size == (SIZE, SIZE)
     from diss.data.inputs import prepare_sketch
 
@@ -170,18 +168,30 @@ def test_pil_output_and_inputs_of_any_kind(pipe, drawing, tmp_path):
         ({"sketch_guidance_scale": float("nan")}, r"in \[0, 100\]"),
         ({"stroke_guidance_scale": -1.0}, r"in \[0, 100\]"),
         ({"stroke_guidance_scale": 1e30}, r"in \[0, 100\]"),
-        ({"realism": 1.5}, "realism must lie in"),
+        ({"realism": 1.5}, r"realism must be a number in \[0, 1\]"),
         ({"realism": float("inf")}, "realism must be"),
         ({"num_inference_steps": 0}, "num_inference_steps"),
         ({"num_inference_steps": 10**6}, "num_inference_steps"),
+        ({"num_inference_steps": 2.5}, "whole number"),
         ({"sampler": "euler"}, "unknown sampler"),
-        ({"image": np.zeros((8, 8, 3))}, "both image and mask"),
+        ({"mask_image": np.zeros((8, 8))}, "needs the image to edit"),
+        ({"strength": 0.5}, "needs an image to start from"),
+        ({"image": np.zeros((8, 8, 3)), "strength": 0.0}, r"strength must be a number in \(0, 1\]"),
         ({"num_images": 2, "generator": gens(3)}, "one generator per image"),
+        ({"num_images": 0}, "num_images"),
+        ({"latents": torch.zeros(1, 3, 8, 8)}, "latents must have shape"),
+        ({"output_type": "jpeg"}, "output_type must be one of"),
+        ({"realism_mode": "ilvr"}, "realism_mode must be one of"),
+        ({"callback_on_step_end_tensor_inputs": ["noise"]}, "callback_on_step_end_tensor_inputs"),
     ],
 )
-def test_bad_arguments_are_one_clear_error(pipe, drawing, kw, fragment):
+def test_bad_arguments_are_one_clear_error_before_any_work(pipe, drawing, kw, fragment, monkeypatch):
+    def never(*a, **k):
+        raise AssertionError("sampling started before the arguments were checked")
+
+    monkeypatch.setattr("diss.pipeline.sample", never)
     with pytest.raises(DissError, match=fragment):
-        pipe(*drawing, **{"num_inference_steps": 2, "progress": False, **kw})
+        pipe(*drawing, **{"num_inference_steps": 2, **kw})
 
 
 def test_folders_that_are_not_models(tmp_path, pipe):
@@ -191,6 +201,9 @@ def test_folders_that_are_not_models(tmp_path, pipe):
     weights = next((tmp_path / "m" / "unet").glob("*.safetensors"))
     data = weights.read_bytes()
     weights.write_bytes(data[: len(data) // 3])
+    with pytest.raises(DissError, match="does not match its SHA-256"):  # save_pretrained wrote the sums
+        DiSSPipeline.from_pretrained(tmp_path / "m")
+    (tmp_path / "m" / "diss.json").unlink()  # a plain diffusers folder: the safetensors parser finds it
     with pytest.raises(DissError, match="damaged or foreign"):
         DiSSPipeline.from_pretrained(tmp_path / "m")
     weights.unlink()
@@ -203,7 +216,7 @@ def test_compile_traces_the_unet_in_place_and_keeps_the_images(drawing):
     """pipe.compile() swaps in a compiled U-Net that the sampler then uses (here with a recording backend that runs
     the traced graph as it is: none of inductor's minutes on a CPU), and the images stay the same."""
     torch.manual_seed(0)
-    compiled = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_scheduler())
+    compiled = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler())
     before = run(compiled, *drawing, generator=gens(2), num_images=2)
     graphs = []
 

@@ -10,10 +10,11 @@ import torch
 from PIL import Image
 
 from diss.cli import main
-from diss.conventions import SHIPPED_MODEL
+from diss.conventions import to_uint8
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import find_images, load_image, resize
 from diss.data.sketch import extract_sketch
+from diss.folder import SHIPPED_MODEL
 from diss.metrics import sketch_f1, stroke_error
 from diss.pipeline import DiSSPipeline
 
@@ -52,9 +53,9 @@ def _scores(pipe, sketches, strokes, **kw) -> tuple[float, float]:
         sampler="dpm++",
         generator=[torch.Generator().manual_seed(i) for i in range(n)],
         output_type="np",
-        progress=False,
         **kw,
     ).images
+    images = to_uint8(images)
     f1 = np.mean([sketch_f1(sketches[i], extract_sketch(resize(images[i], 128), 64))[2] for i in range(n)])
     error = np.mean([stroke_error(strokes[i], images[i]) for i in range(n)])
     return float(f1), float(error)

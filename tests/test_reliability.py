@@ -122,15 +122,16 @@ def test_the_corpus_as_folders(capsys, tmp_path, corpus, tiny_model):
 def test_the_python_api_on_the_corpus(corpus, tiny_model):
     folder, good, bad, helpers = corpus
     pipe = DiSSPipeline.from_pretrained(tiny_model)
-    kw = dict(num_inference_steps=2, progress=False, output_type="np")
+    pipe.set_progress_bar_config(disable=True)
+    kw = dict(num_inference_steps=2, output_type="np")
     for file in good:
         rgb = load_image(folder / file)
         assert rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3
         for call in (
             dict(sketch=folder / file),
             dict(stroke=folder / file),
-            dict(sketch=helpers / "sketch.png", image=folder / file, mask=helpers / "mask.png"),
-            dict(sketch=helpers / "sketch.png", image=helpers / "photo.png", mask=folder / file),
+            dict(sketch=helpers / "sketch.png", image=folder / file, mask_image=helpers / "mask.png"),
+            dict(sketch=helpers / "sketch.png", image=helpers / "photo.png", mask_image=folder / file),
         ):
             assert pipe(**call, **kw).images.shape == (1, 32, 32, 3)
     for file in bad:
@@ -188,7 +189,7 @@ def test_the_api_refuses_out_of_range_dials(tiny_model, corpus):
         {"num_images": 0},
     ):
         with pytest.raises(DissError):
-            pipe(helpers / "sketch.png", helpers / "sketch.png", progress=False, **{"num_inference_steps": 2, **kw})
+            pipe(helpers / "sketch.png", helpers / "sketch.png", **{"num_inference_steps": 2, **kw})
 
 
 def unwritable_folder(tmp_path: Path) -> Path:

@@ -86,7 +86,7 @@ class _HostWaits(TorchDispatchMode):
 
 
 def _device_run(scheduler, steps: int, realism_mode: str, sdedit: bool) -> int:
-    from diss.editing import mask_blend_hook
+    from diss.editing import x0_mask_denoiser
     from diss.realism import combined_reference, lowpass_hook, lowpass_matrix, x0_lowpass_denoiser
 
     lowpass_matrix.cache_clear()  # its one copy per device is counted in every run alike
@@ -95,7 +95,9 @@ def _device_run(scheduler, steps: int, realism_mode: str, sdedit: bool) -> int:
     sketch, stroke = torch.ones(2, 1, 16, 16, device="meta"), torch.zeros(2, 3, 16, 16, device="meta")
     gens = [torch.Generator().manual_seed(s) for s in (1, 2)]
     denoiser = two_condition_guidance(unet, sketch, stroke, 1.5, torch.tensor([1.0, 2.0]))  # per-sample scales
-    hooks = [mask_blend_hook(stroke, torch.ones(2, 1, 16, 16, device="meta"), scheduler, gens)]
+    mask = torch.zeros(2, 1, 16, 16, device="meta")
+    denoiser, composite = x0_mask_denoiser(denoiser, stroke, mask, scheduler)
+    hooks = [composite]
     reference = combined_reference(sketch, stroke)
     if realism_mode == "x0":
         denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, 2)

@@ -16,7 +16,7 @@ from diss.checkpoint import list_checkpoints, load_newest
 from diss.cli import main
 from diss.conventions import PHI_VALUE
 from diss.data.cache import PrepareConfig, prepare
-from diss.train import StepBatches, TrainConfig, drop_conditions, train
+from diss.train import StepBatches, TrainConfig, train
 
 
 @pytest.fixture(scope="module")
@@ -79,20 +79,6 @@ def test_tiny_model_learns_and_exports(cache, tmp_path):
     assert meta["size"] == 32 and meta["phi"] == PHI_VALUE and meta["training"]["step"] == 150
     ema = load_newest(out).ema
     assert all(torch.allclose(weights[k].float(), ema[k], atol=2e-3, rtol=1e-2) for k in ema)
-
-
-def test_stage2_dropout_gives_phi_at_the_configured_rate():
-    n = 20_000
-    sketch, stroke = torch.full((n, 1, 2, 2), -1.0), torch.full((n, 3, 2, 2), 0.5)
-    sk, st, drop = drop_conditions(sketch, stroke, 0.3, torch.Generator().manual_seed(0))
-    rate = drop.float().mean(0)
-    assert torch.allclose(rate, torch.tensor([0.3, 0.3]), atol=0.015)
-    assert abs((drop[:, 0] & drop[:, 1]).float().mean().item() - 0.09) < 0.01  # independent
-    assert (sk[drop[:, 0]] == PHI_VALUE).all() and (sk[~drop[:, 0]] == -1.0).all()
-    assert (st[drop[:, 1]] == PHI_VALUE).all() and (st[~drop[:, 1]] == 0.5).all()
-    assert TrainConfig(data="", out="", max_steps=100, stage="both", stage2_fraction=0.3).stage2_start() == 70
-    assert TrainConfig(data="", out="", max_steps=100, stage="1").stage2_start() == 100
-    assert TrainConfig(data="", out="", max_steps=100, stage="2").stage2_start() == 0
 
 
 def test_data_order_depends_only_on_the_step():

@@ -27,7 +27,7 @@ import numpy as np
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no version check or telemetry: the app stays offline
 
 from diss import defaults  # noqa: E402
-from diss.conventions import SHIPPED_MODEL  # noqa: E402
+from diss.conventions import to_uint8  # noqa: E402
 from diss.errors import DissError  # noqa: E402
 
 CANVAS = 256  # side of the drawing canvases (px); drawings are resized to the model's side
@@ -230,17 +230,22 @@ def _digest(*parts) -> str:
     return h.hexdigest()
 
 
+def _seeded(seeds):
+    from diss.diffusion import seeded  # torch: imported once the model is loaded, not with the module
+
+    return seeded(seeds)
+
+
 class DissApp:
     """The app's logic, apart from its layout: each public method is one endpoint (and is tested through the client)."""
 
     def __init__(self, config: AppConfig):
+        from diss.folder import resolve_model
         from diss.pipeline import DiSSPipeline
 
         self.config = config
-        model = Path(config.model) if config.model else SHIPPED_MODEL
-        if not model.is_dir():
-            raise DissError(f"model folder {model} does not exist; pass --model DIR (a folder made by diss export)")
-        self.pipe = DiSSPipeline.from_pretrained(model).to_best_device(backend=config.backend)
+        self.pipe = DiSSPipeline.from_pretrained(resolve_model(config.model)).to_best_device(backend=config.backend)
+        self.pipe.set_progress_bar_config(disable=True)  # the page shows the progress
         self.lock = threading.Lock()  # one sampling job on the model at a time, whatever the queue does
         self._waiting = 0  # jobs waiting for the lock: a preview gives way to them
         self._waiting_lock = threading.Lock()
@@ -393,19 +398,18 @@ class DissApp:
         """The job making ``num`` images with seeds seed, seed + 1, …, captioned "{caption} {seed}"."""
 
         def make(callback):
-            import torch
 
             out = self.pipe(
                 sketch,
                 stroke,
                 num_images=num,
-                generator=[torch.Generator().manual_seed(seed + i) for i in range(num)],
+                generator=_seeded(range(seed, seed + num)),
                 output_type="np",
                 callback_on_step_end=callback,
                 **kw,
                 **extra,
             )
-            return [(img, f"{caption} {seed + i}") for i, img in enumerate(out.images)]
+            return [(img, f"{caption} {seed + i}") for i, img in enumerate(to_uint8(out.images))]
 
         return make
 
@@ -462,15 +466,15 @@ class DissApp:
                     out = self.pipe(
                         sketch,
                         stroke,
-                        generator=[torch.Generator().manual_seed(seed)],
+                        generator=_seeded([seed]),
                         output_type="np",
                         callback_on_step_end=step,
-                        progress=False,
                         **kw,
                     )
             finally:
                 self.lock.release()
-            big = Image.fromarray(out.images[0]).resize((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.LANCZOS)
+            side = (PREVIEW_SIDE, PREVIEW_SIDE)
+            big = Image.fromarray(to_uint8(out.images)[0]).resize(side, Image.Resampling.LANCZOS)
             return np.asarray(big)
 
         return work
@@ -500,19 +504,18 @@ class DissApp:
         n = len(REALISM_SWEEP)
 
         def make(callback):
-            import torch
 
             results, steps = [], kw["num_inference_steps"]
             for k, r in enumerate(REALISM_SWEEP):
                 out = self.pipe(
                     sketch,
                     stroke,
-                    generator=[torch.Generator().manual_seed(seed)],
+                    generator=_seeded([seed]),
                     output_type="np",
                     callback_on_step_end=lambda p, i, t, d, k=k: callback(p, k * steps + i, t, d),  # steps of all
                     **{**kw, "realism": r},
                 )
-                results.append((out.images[0], f"realism {r:g}"))
+                results.append((to_uint8(out.images)[0], f"realism {r:g}"))
             return results
 
         yield from self._run(make, n * kw["num_inference_steps"], f"{note}realism sweep, seed {seed}")
@@ -548,7 +551,7 @@ class DissApp:
             return
         image = _on_white(image)
         sketch, stroke, _ = self._drawing(sketch_canvas, stroke_canvas)
-        make = self._images(sketch, stroke, kw, seed, num, "edited, seed", image=image, mask=mask)
+        make = self._images(sketch, stroke, kw, seed, num, "edited, seed", image=image, mask_image=mask)
         yield from self._run(make, kw["num_inference_steps"], f"local edit, seed {seed}")
 
     def upload_edit_image(self, path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sys
@@ -31,6 +32,8 @@ from diss import __version__
 from diss.defaults import BACKENDS
 from diss.errors import DissError
 from diss.model import autocast_dtype
+
+log = logging.getLogger(__name__)
 
 #: bump when the cached IR's layout or the conversion changes: older caches are then rebuilt
 CACHE_FORMAT = 1
@@ -79,7 +82,7 @@ def cache_key(unet: torch.nn.Module) -> str:
 
 
 def _sha256(path: Path) -> str:
-    from diss.pipeline import sha256_file  # the model folder's checksum, the same function (pipeline imports us)
+    from diss.folder import sha256_file  # the model folder's checksum, the same function
 
     return sha256_file(path)
 
@@ -199,7 +202,7 @@ class OpenVINOUNet:
                 return UNet2DOutput(sample=torch.from_numpy(np.array(out, dtype=np.float32)))  # a copy: the request
             except Exception as e:  # noqa: BLE001 — any OpenVINO failure: PyTorch takes over    reuses its memory
                 self._shared["failed"] = f"openvino failed during sampling ({_one_line(e)}); using torch"
-                print(f"diss: {self.failed}", file=sys.stderr)
+                log.warning("diss: %s", self.failed)
                 if self.on_fallback is not None:
                     self.on_fallback(self.failed)
         return self.fallback(sample.to(self.fallback.dtype), timestep)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
 from pathlib import Path
 
 from diss import __version__, defaults
-from diss.conventions import SHIPPED_MODEL
+from diss.batches import SWEEPABLE
 from diss.errors import DissError
+
+MODEL_HELP = "a shipped model (flowers) or a folder from diss export (default: flowers)"
 
 
 class _Parser(argparse.ArgumentParser):
@@ -33,8 +36,6 @@ class _CommandParser(_Parser):
 
 
 MAX_STEPS = 10_000
-#: the most images one output grid may hold (--num × sweep values); more is refused before any work
-MAX_GRID_CELLS = 1024
 COMPILE_HELP = "torch.compile the U-Net: for many images on a GPU (2.3x at batch 512 on an H100), ~30 s to start"
 
 
@@ -208,9 +209,6 @@ def cmd_export(args) -> int:
     return 0
 
 
-SWEEPABLE = {"realism": "realism", "sketch-scale": "sketch_guidance_scale", "stroke-scale": "stroke_guidance_scale"}
-
-
 def _scale_arg(text: str):
     """A guidance scale: a number in [0, MAX_GUIDANCE_SCALE], or the path of a grayscale map (white = 1, black = 0)."""
     try:
@@ -243,217 +241,56 @@ def _sweep_arg(text: str):
 
 
 def _load_pipeline(model, backend: str = defaults.BACKEND, verbose: bool = False):
+    from diss.folder import resolve_model
     from diss.loading import load_pipeline
 
-    folder = Path(model) if model else SHIPPED_MODEL
-    if model is None and not folder.is_dir():
-        raise DissError(
-            f"the shipped model {folder} is missing from this installation; pass --model DIR (a folder from diss "
-            "export)"
-        )
-    if not folder.is_dir():
-        raise DissError(f"model folder {folder} does not exist")
-    return load_pipeline(folder, backend=backend, verbose=verbose)
-
-
-def _pairs(sketch, stroke, image=None, mask=None):
-    """(name, sketch, stroke, image, mask) jobs; folders are matched by file stem. Returns (jobs, is_folder)."""
-    from diss.data.images import find_images
-
-    given = {k: Path(v) for k, v in (("sketch", sketch), ("stroke", stroke), ("image", image), ("mask", mask)) if v}
-    for k, v in given.items():
-        if not v.exists():
-            raise DissError(f"--{k} {v} does not exist")
-    folders = {k for k, v in given.items() if v.is_dir()}
-    if not folders:
-        return [("", given.get("sketch"), given.get("stroke"), given.get("image"), given.get("mask"))], False
-    if folders != set(given):
-        raise DissError("give either files or folders for all of --sketch/--stroke/--image/--mask, not a mix")
-    stems = {k: {p.relative_to(v).with_suffix("").as_posix(): p for p in find_images(v)} for k, v in given.items()}
-    common = set.intersection(*(set(s) for s in stems.values()))
-    for s in stems.values():
-        for stem in sorted(set(s) - common):
-            print(f"skipped {s[stem]}: no file with stem {stem!r} in the other folder(s)", file=sys.stderr)
-    if not common:
-        raise DissError("no file stems in common between the given folders")
-    return [
-        (stem, *(stems[k][stem] if k in stems else None for k in ("sketch", "stroke", "image", "mask")))
-        for stem in sorted(common)
-    ], True
-
-
-class _Job:
-    """One output: its inputs as the pipeline takes them and its rows of finished images."""
-
-    def __init__(self, name: str, sketch, stroke, image, mask):
-        self.name, self.sketch, self.stroke, self.image, self.mask = name, sketch, stroke, image, mask
-        self.unchanged = None  # the image itself, when its mask leaves nothing to regenerate
-        self.rows: list[list] = []
-
-
-def _check_job(job: _Job, size: int, say) -> None:
-    """Decode the job's files once (DissError naming a bad one), at the model's size, and say what they mean when it
-    may surprise: strokes with no paint (all white, or paint too small for the model's size) are no stroke anywhere,
-    so the colours are the model's (realism takes the painted pixels' colours only: it has none to follow); an
-    all-black mask leaves the image as it is (no sampling at all); an all-white one regenerates all of it."""
-    from diss.conventions import stroke_mask
-    from diss.data.inputs import prepare_image, prepare_mask, prepare_stroke, to_rgb_array
-
-    if job.sketch is not None:
-        to_rgb_array(job.sketch, "sketch")  # a bad file is found here; the pipeline reads it (it normalises it)
-    if job.stroke is not None:
-        rgb = to_rgb_array(job.stroke, "stroke")
-        painted = bool(stroke_mask(rgb).any())
-        small = prepare_stroke(rgb, size)
-        if not stroke_mask(small).any():
-            if painted:
-                what = f"the paint of --stroke {job.stroke} covers less than a pixel at the model's {size} px"
-            else:
-                what = f"--stroke {job.stroke} is all white"
-            say(f"note: {what}: no stroke anywhere, the colours are left to the model")
-        job.stroke = small
-    if job.image is not None:
-        job.image = prepare_image(job.image, size)
-        mask = prepare_mask(job.mask, size)
-        if not mask.any():
-            say(f"note: --mask {job.mask} is all black at the model's {size} px: nothing to regenerate, the output is "
-                "the image as it is")
-            job.unchanged = job.image
-        elif mask.all():
-            say(f"note: --mask {job.mask} is all white: the whole image is regenerated (the image itself is not used)")
-        job.mask = (mask * 255).astype("uint8")
+    return load_pipeline(resolve_model(model), backend=backend, verbose=verbose)
 
 
 def _generate(args) -> int:
+    from diss.batches import BatchConfig, pair_inputs
     from diss.outputs import output_dir, output_image
 
-    sweep_name, sweep_values = args.sweep if args.sweep else (None, [None])
-    cells = args.num * len(sweep_values)  # images in each output
-    if cells > MAX_GRID_CELLS:
-        times = f" × {len(sweep_values)} sweep values" if sweep_name else ""
-        raise DissError(
-            f"--num {args.num:,}{times} asks for a grid of {cells:,} images in each output, more than the limit of "
-            f"{MAX_GRID_CELLS:,}; lower --num"
-        )
-    pairs, many = _pairs(args.sketch, args.stroke, getattr(args, "image", None), getattr(args, "mask", None))
+    cfg = BatchConfig(
+        num=args.num,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        sampler=args.sampler,
+        realism_mode=args.realism_mode,
+        dials={
+            "sketch_guidance_scale": args.sketch_scale,
+            "stroke_guidance_scale": args.stroke_scale,
+            "realism": args.realism,
+        },
+        sweep=args.sweep,
+    )
+    cfg.check()
+    pairs, many = pair_inputs(args.sketch, args.stroke, getattr(args, "image", None), getattr(args, "mask", None), _say)
     out = output_dir(args.out) if many else output_image(args.out)
-    import torch  # only now: every check above answers at once
-    from tqdm import tqdm
+    from tqdm import tqdm  # only now: every check above answers at once
 
-    from diss.data.images import save_image
-    from diss.grid import make_grid
+    from diss.batches import generate_batches
 
     pipe = _load_pipeline(args.model, args.backend, args.verbose)
     if args.compile:
         pipe.compile()
-    dials = {
-        "sketch_guidance_scale": args.sketch_scale,
-        "stroke_guidance_scale": args.stroke_scale,
-        "realism": args.realism,
-    }
-    labels = [f"{sweep_name} {v:g}" for v in sweep_values] if sweep_name else None
-    batch = args.batch_size  # images per pipeline call: memory stays flat however many are asked for
-    per_group = max(1, batch // args.num)  # outputs decoded, generated and written together
-    total = len(pairs) * cells
-    one_call = len(pairs) == 1 and len(sweep_values) == 1 and args.num <= batch
-    bar = tqdm(total=total, desc="generate", unit="img", disable=args.quiet or one_call)
-
-    def say(line: str) -> None:
-        tqdm.write(line, file=sys.stderr)
-
-    def column(chunk, attr):
-        """One input for the whole call where every image shares it (decoded once), else one per image."""
-        values = [getattr(job, attr) for job, _ in chunk]
-        if values[0] is None or all(v is values[0] for v in values):
-            return values[0]
-        return values
-
-    def call(chunk, kw):
-        """Images for ``chunk`` = [(job, seed index), ...], in one pipeline call."""
-        return pipe(
-            column(chunk, "sketch"),
-            column(chunk, "stroke"),
-            image=column(chunk, "image"),
-            mask=column(chunk, "mask"),
-            num_inference_steps=args.steps,
-            num_images=len(chunk),
-            sampler=args.sampler,
-            realism_mode=args.realism_mode,
-            generator=[torch.Generator().manual_seed(args.seed + k) for _, k in chunk],
-            output_type="np",
-            progress=not args.quiet and one_call,
-            **kw,
-        ).images
-
-    done = 0
-    for start in range(0, len(pairs), per_group):
-        group, failed = [], set()
-        for name, *inputs in pairs[start : start + per_group]:
-            job = _Job(name, *inputs)
-            try:
-                _check_job(job, pipe.size, say)
-            except DissError as e:
-                if not many:
-                    raise
-                say(f"skipped {name}: {e}")
-                continue
-            group.append(job)
-        for value in sweep_values:
-            kw = dict(dials)
-            if sweep_name:
-                kw[SWEEPABLE[sweep_name]] = value
-            for job in group:
-                job.rows.append([job.unchanged] * args.num if job.unchanged is not None else [])
-            todo = [(job, k) for job in group if job.unchanged is None for k in range(args.num)]
-            for chunk in (todo[i : i + batch] for i in range(0, len(todo), batch)):
-                chunk = [(job, k) for job, k in chunk if id(job) not in failed]
-                if not chunk:
-                    continue
-                try:
-                    made = list(zip(chunk, call(chunk, kw), strict=True))
-                except DissError as e:
-                    if not many:
-                        raise
-                    made, in_chunk = [], {id(job): job for job, _ in chunk}
-                    for key, job in in_chunk.items():  # find the input at fault; the others still get made
-                        part = [c for c in chunk if c[0] is job]
-                        try:
-                            if len(in_chunk) == 1:  # the call held this input only: no need to run it again
-                                raise e
-                            made += zip(part, call(part, kw), strict=True)
-                        except DissError as e_job:
-                            say(f"skipped {job.name}: {e_job}")
-                            failed.add(key)
-                for (job, _), image in made:
-                    job.rows[-1].append(image)
-                bar.update(len(chunk))
-        for job in group:
-            if id(job) in failed:
-                continue
-            target = out / f"{job.name}.png" if many else out
-            if cells == 1:
-                result = job.rows[0][0]
-            else:
-                result = make_grid(
-                    job.rows,
-                    col_labels=[f"seed {args.seed + i}" for i in range(args.num)],
-                    row_labels=labels,
-                    cell=max(96, pipe.size),
-                )
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                save_image(result, target)  # a temporary file renamed into place: never a half-written one
-            except OSError as e:  # a full disk, say: what was written before is kept
-                raise DissError(f"cannot write {target}: {e.strerror or e}") from None
-            done += 1
-            if not many:
-                print(f"wrote {target}")
-        bar.n = min(total, (start + per_group) * cells)  # skipped inputs count as done
-        bar.refresh()
+    one_call = len(pairs) == 1 and cfg.cells == cfg.num and args.num <= cfg.batch_size
+    bar = tqdm(total=len(pairs) * cfg.cells, desc="generate", unit="img", disable=args.quiet or one_call)
+    pipe.set_progress_bar_config(disable=args.quiet or not one_call, leave=False)  # the steps' bar: one call only
+    wrote = None if many else lambda path: print(f"wrote {path}")
+    done = generate_batches(pipe, pairs, many, out, cfg, _say, bar, wrote)
     bar.close()
     if many:
         print(f"wrote {done} image(s) to {out}")
     return 0 if done else 1
+
+
+def _say(line: str) -> None:
+    """A note or a skipped input: one line on stderr, above any progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(line, file=sys.stderr)
 
 
 def cmd_generate(args) -> int:
@@ -481,7 +318,7 @@ def _add_backend_args(p: argparse.ArgumentParser, verbose: bool = True) -> None:
 def _add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sketch", metavar="S", help="sketch image or folder (dark lines on white, or white on black)")
     p.add_argument("--stroke", metavar="C", help="colour strokes image or folder (on white or transparent)")
-    p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
+    p.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
     p.add_argument(
         "--sketch-scale",
         type=_scale_arg,
@@ -503,7 +340,7 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
         metavar="F",
         help="0 = follow the drawing's colours/layout closely … 1 = most realistic (default %(default)s); none = off",
     )
-    p.add_argument("--realism-mode", default="lowpass", choices=["lowpass", "x0"])
+    p.add_argument("--realism-mode", default=defaults.REALISM_MODE, choices=defaults.REALISM_MODES)
     p.add_argument("--sampler", default=defaults.SAMPLER, choices=defaults.SAMPLERS)
     p.add_argument("--steps", type=_steps, default=defaults.STEPS, help="sampling steps, 1 to 10,000")
     p.add_argument("--num", type=_positive_int, default=1, help="images per input (a grid when > 1)")
@@ -529,6 +366,9 @@ def _add_sampling_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_app(args) -> int:
+    from diss.errors import require
+
+    require("gradio", "app", "diss app")
     from diss.app import AppConfig, launch
 
     if not (args.max_upload_mb > 0 and args.timeout > 0):
@@ -696,7 +536,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help="realism sweep, scale grid and local editing on the shipped model (offline)")
     p.add_argument("--out", default=DEMO_OUT, metavar="DIR", help="folder for the PNG grids (default %(default)s)")
-    p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
+    p.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
     p.add_argument("--steps", type=_steps, default=defaults.STEPS, help="sampling steps (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     _add_backend_args(p)
@@ -704,7 +544,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("app", help="the drawing app in the browser (Gradio, offline, localhost)")
-    p.add_argument("--model", metavar="DIR", help="model folder (default: the shipped flowers model)")
+    p.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s: this machine only)")
     p.add_argument("--port", type=_positive_int, default=7860)
     p.add_argument(
@@ -718,12 +558,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("evaluate", help="FID/KID, sketch F1, stroke error, trade-off studies, SDEdit baseline")
-    p.add_argument("--model", required=True, metavar="DIR")
+    p.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
     p.add_argument("--data", required=True, metavar="IMAGES_DIR", help="held-out photos (2×N are read: N + floor)")
     p.add_argument("--out", required=True, metavar="REPORT_DIR")
     p.add_argument("--num", type=_positive_int, default=64, help="photos evaluated (default 64)")
-    p.add_argument("--sampler", default="ddim", choices=defaults.SAMPLERS)
-    p.add_argument("--steps", type=_steps, default=25)
+    p.add_argument("--sampler", default=defaults.SAMPLER, choices=defaults.SAMPLERS)
+    p.add_argument("--steps", type=_steps, default=defaults.STEPS)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=_positive_int, default=16)
     p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
@@ -777,12 +617,31 @@ def _out_of_memory(e: BaseException) -> bool:
     )
 
 
+class _Stderr(logging.StreamHandler):
+    """The library's log lines (``logging.getLogger("diss")``), as they are, on whatever sys.stderr is now."""
+
+    def __init__(self):
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):  # StreamHandler sets it once; sys.stderr is read at each line instead
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    logger, handler = logging.getLogger("diss"), _Stderr()
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     try:
         return int(args.func(args) or 0)
     except DissError as e:
@@ -806,6 +665,8 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 1
+    finally:
+        logger.removeHandler(handler)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The project's conventions, each decided in exactly one place.
 
-- Pixel range: models see images in [-1, 1]; files hold uint8 in [0, 255]. ``to_model`` / ``from_model`` convert.
+- Pixel range: models see images in [-1, 1]; files hold uint8 in [0, 255]. ``to_model`` / ``from_model`` convert;
+  a pipeline hands out [0, 1] as diffusers does (``to_uint8``).
 - Sketch: one channel, dark lines (0) on white paper (255); in model range lines are -1 and paper +1.
 - Stroke: three channels, RGB paint on a white canvas. Pure white (255, 255, 255) means "no stroke here": the
   unpainted part of a partial stroke image, and the gaps between brush strokes. A transparent pixel of an RGBA stroke
@@ -12,7 +13,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -20,8 +20,6 @@ import numpy as np
 if TYPE_CHECKING:  # torch is imported where tensors are made, so the extractors' worker processes stay light
     import torch
 
-#: the model `diss generate`, `diss demo` and the app use when no --model is given (shipped in the repository)
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "pretrained" / "flowers-64"
 #: value every pixel of the "condition absent" image Φ takes, in model range [-1, 1]
 PHI_VALUE: float = 0.0
 #: the RGB colour that means "no stroke here" on a stroke image (uint8)
@@ -63,6 +61,14 @@ def from_model(tensor: torch.Tensor) -> np.ndarray:
 
     t = ((tensor.detach().float().clamp(-1, 1) + 1.0) * 127.5).round().to(torch.uint8).cpu()
     return t.movedim(-3, -1).numpy()
+
+
+def to_uint8(images) -> np.ndarray:
+    """A pipeline's images as uint8 (B, H, W, 3): from ``output_type`` "np" ((B, H, W, 3) float in [0, 1], rounded as
+    diffusers rounds them for PIL) or "pil" (a list of images)."""
+    if isinstance(images, np.ndarray):
+        return (images * 255).round().astype(np.uint8)
+    return np.stack([np.asarray(im.convert("RGB")) for im in images])
 
 
 def phi_like(condition: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,11 @@ anchors the colours and costs little FID; 0 follows the drawing's colour layout 
 SKETCH_GUIDANCE_SCALE = 1.5
 STROKE_GUIDANCE_SCALE = 1.5
 REALISM = 1.0
+# where realism swaps the low frequencies: "x0" on the predicted x̂₀ inside the denoiser (every scheduler, multistep
+# solvers too, steps from a consistent history; unpainted regions keep the model's colours), "lowpass" the paper's eq. 8
+# on x_t after each step
+REALISM_MODES = ("x0", "lowpass")
+REALISM_MODE = "x0"
 SAMPLER = "ddim"
 # ddim: deterministic; dpm++: DPM-Solver++ 2M; dpm++sde: its stochastic (SDE) variant, the few-step sampler closest to
 # DDPM 250 under realism; ddpm: ancestral, the original procedure (respaced to the step count)

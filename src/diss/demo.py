@@ -17,12 +17,12 @@ import numpy as np
 import torch
 
 from diss import defaults
-from diss.conventions import SHIPPED_MODEL
 from diss.data.images import load_image
+from diss.diffusion import seeded
 from diss.errors import DissError
+from diss.folder import EXAMPLES, resolve_model
 from diss.grid import save_grid
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 EXAMPLE_NAMES = ("daisy", "poppy", "sunflower", "pink")
 REALISM_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SCALE_VALUES = (0.0, 1.5, 3.0)
@@ -48,10 +48,6 @@ def load_example(name: str, folder: Path = EXAMPLES) -> tuple[np.ndarray, np.nda
         raise DissError(f"example drawing {name} is missing or unreadable in {folder} ({e})") from None
 
 
-def _generators(seed: int, n: int) -> list[torch.Generator]:
-    return [torch.Generator().manual_seed(seed + i) for i in range(n)]
-
-
 def background_edit(stroke: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """(mask, new strokes) that repaint the background: white outside a central disc, whose strokes turn from green
     to blue; the flower inside the disc is kept."""
@@ -70,14 +66,14 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     """Write the demo grids into ``config.out``; returns their paths by name."""
     from tqdm.auto import tqdm
 
+    from diss.conventions import to_uint8
     from diss.loading import load_pipeline
     from diss.outputs import output_dir
 
-    model = Path(config.model) if config.model else SHIPPED_MODEL
-    if not model.exists():
-        raise DissError(f"model folder {model} does not exist; pass --model DIR (a folder made by diss export)")
+    model = resolve_model(config.model)
     drawings = {name: load_example(name) for name in EXAMPLE_NAMES}
     pipe = load_pipeline(model, backend=config.backend, verbose=config.verbose)
+    pipe.set_progress_bar_config(disable=True)  # the demo's own bar counts its batches
     out = output_dir(config.out)  # made only once the model loaded: a failed start leaves nothing behind
     size = pipe.size
     n_seeds = config.seeds
@@ -85,17 +81,16 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     bar = tqdm(total=jobs, desc="demo", unit="batch", disable=not progress)
 
     def generate(sketch, stroke, n: int, seed: int, same_seed: bool = False, **kw) -> list[np.ndarray]:
-        images = pipe(
+        images = to_uint8(pipe(
             sketch,
             stroke,
             num_images=n,
             num_inference_steps=config.steps,
             sampler=config.sampler,
-            generator=[torch.Generator().manual_seed(seed) for _ in range(n)] if same_seed else _generators(seed, n),
+            generator=seeded([seed] * n if same_seed else range(seed, seed + n)),
             output_type="np",
-            progress=False,
             **kw,
-        ).images
+        ).images)
         bar.update(1)
         return list(images)
 
@@ -137,7 +132,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     sketch, stroke = drawings["daisy"]
     (original,) = generate(sketch, stroke, 1, config.seed)
     mask, new_stroke = background_edit(stroke, size)
-    edited = generate(sketch, new_stroke, n_seeds, config.seed + 100, image=original, mask=mask)
+    edited = generate(sketch, new_stroke, n_seeds, config.seed + 100, image=original, mask_image=mask)
     paths["editing"] = out / "local_editing.png"
     save_grid(
         paths["editing"],

@@ -9,18 +9,19 @@ under ``OUT/samples`` so a re-run skips finished settings (resumable); every see
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from diss import defaults
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import ImageLoadError, center_square, find_images, load_image, resize
 from diss.data.sketch import extract_sketch
-from diss.errors import DissError
+from diss.diffusion import seeded
+from diss.errors import DissError, require
 from diss.metrics import (
     diversity,
     frechet_distance,
@@ -31,6 +32,8 @@ from diss.metrics import (
     stroke_error,
 )
 
+log = logging.getLogger(__name__)
+
 STUDIES = ("base", "realism", "scales", "realism_mode", "steps", "sdedit")
 
 
@@ -38,12 +41,12 @@ STUDIES = ("base", "realism", "scales", "realism_mode", "steps", "sdedit")
 class EvalConfig:
     """What ``diss evaluate`` measures; saved into metrics.json."""
 
-    model: str
     data: str
     out: str
+    model: str | None = None  # a shipped model's name or a folder (diss.folder.resolve_model); None: the default
     num: int = 64
-    sampler: str = "ddim"
-    steps: int = 25
+    sampler: str = defaults.SAMPLER
+    steps: int = defaults.STEPS
     seed: int = 0
     batch_size: int = 16
     sketch_scale: float = defaults.SKETCH_GUIDANCE_SCALE
@@ -72,7 +75,7 @@ def _load_photos(folder: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray
         try:
             photos.append(load_image(path))
         except ImageLoadError as e:
-            print(f"skipped {e}")
+            log.warning("skipped %s", e)
         if len(photos) == 2 * n:
             break
     if len(photos) < 4:
@@ -97,7 +100,7 @@ def _settings(cfg: EvalConfig) -> dict[str, dict]:
         for s in cfg.realism_values:
             out[f"realism_{s:g}"] = {**base, "realism": s, "study": "realism", "value": s}
     if "realism_mode" in cfg.studies:
-        for mode in ("lowpass", "x0"):
+        for mode in defaults.REALISM_MODES:
             out[f"mode_{mode}"] = {**base, "realism": 0.5, "realism_mode": mode, "study": "realism_mode", "value": mode}
     if "scales" in cfg.studies:
         for a in cfg.scale_values:
@@ -143,41 +146,23 @@ def step_grid(cfg: EvalConfig) -> dict[str, tuple[int, ...]]:
     return grid
 
 
-def _sdedit(pipe, strokes: np.ndarray, t0: float, steps: int, sampler: str, generators) -> np.ndarray:
-    """SDEdit baseline: the strokes noised to t0, denoised by the same model's unconditional branch (Φ, Φ)."""
-    from diss.conventions import from_model, to_model
-    from diss.guidance import two_condition_guidance
-    from diss.sampling import sample
-
-    init = torch.stack([to_model(s) for s in strokes]).to(pipe.unet.device)
-    noise = torch.cat([torch.randn((1, *init.shape[1:]), generator=g) for g in generators]).to(init)
-    with torch.no_grad():
-        x0 = sample(
-            two_condition_guidance(pipe.unet, None, None, 0.0, 0.0),
-            pipe._sampler(sampler),
-            noise,
-            steps,
-            generators,
-            init=init,
-            strength=t0,
-        )
-    return from_model(x0)
-
-
 def _generate(pipe, setting: dict, sketches, strokes, seed: int, batch: int, offset: int = 0) -> np.ndarray:
+    """The setting's images (N, S, S, 3) uint8, in batches; "sdedit": the SDEdit baseline, the strokes noised to that
+    share of the schedule and denoised by the same model without conditions (Φ, Φ), no realism."""
+    from diss.conventions import to_uint8
+
     kw = {k: v for k, v in setting.items() if k not in ("study", "value", "sdedit")}
+    if "sdedit" in setting:
+        kw.update(realism=None, strength=setting["sdedit"])
     out = []
     for start in range(0, len(sketches), batch):
         sk, st = list(sketches[start : start + batch]), list(strokes[start : start + batch])
-        generators = [torch.Generator().manual_seed(seed + offset + start + i) for i in range(len(sk))]
+        generators = seeded(range(seed + offset + start, seed + offset + start + len(sk)))
         if "sdedit" in setting:
-            out.append(
-                _sdedit(pipe, np.stack(st), setting["sdedit"], kw["num_inference_steps"], kw["sampler"], generators)
-            )
+            images = pipe(None, None, image=st, num_images=len(st), generator=generators, output_type="np", **kw)
         else:
-            out.append(
-                pipe(sk, st, num_images=len(sk), generator=generators, output_type="np", progress=False, **kw).images
-            )
+            images = pipe(sk, st, num_images=len(sk), generator=generators, output_type="np", **kw)
+        out.append(to_uint8(images.images))
     return np.concatenate(out)
 
 
@@ -191,16 +176,17 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     """Run the studies and write report.md, metrics.json and plots into ``cfg.out``; returns the metrics."""
     from tqdm.auto import tqdm
 
+    from diss.folder import resolve_model
     from diss.loading import load_pipeline
     from diss.outputs import output_dir
 
+    require("matplotlib", "eval", "diss evaluate")  # its plots: said before any work
     unknown = set(cfg.studies) - set(STUDIES)
     if unknown:
         raise DissError(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
     settings = _settings(cfg)  # a bad setting is refused before anything is loaded or written
-    if not Path(cfg.model).is_dir():
-        raise DissError(f"model folder {cfg.model} does not exist")
-    pipe = load_pipeline(cfg.model, backend=cfg.backend, verbose=cfg.verbose)
+    pipe = load_pipeline(resolve_model(cfg.model), backend=cfg.backend, verbose=cfg.verbose)
+    pipe.set_progress_bar_config(disable=True)  # the settings' bar shows the progress
     if cfg.compile:
         pipe.compile()
     out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind

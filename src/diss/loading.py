@@ -3,17 +3,21 @@ the backend and says which (torch is imported only when a model is actually load
 
 from __future__ import annotations
 
+import logging
 import os
-import sys
 
 from diss import defaults
 
+log = logging.getLogger(__name__)
+
 
 def announce_backend(pipe, verbose: bool = False) -> None:
-    """Print ``pipe.backend_note`` to stderr when asked (``--verbose``), and always when the backend fell back."""
+    """Log ``pipe.backend_note`` when asked (``--verbose``), and always (a warning) when the backend fell back."""
     note = getattr(pipe, "backend_note", None)
-    if note and (verbose or getattr(pipe, "backend_fallback", False)):
-        print(note, file=sys.stderr)
+    if note and getattr(pipe, "backend_fallback", False):
+        log.warning(note)
+    elif note and verbose:
+        log.info(note)
 
 
 def load_pipeline(folder: str | os.PathLike, backend: str = defaults.BACKEND, verbose: bool = False):

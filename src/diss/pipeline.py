@@ -1,11 +1,16 @@
-"""DiSSPipeline: the one public entry for generation — sketch and/or strokes (and optionally an image + mask) in,
-images out, with the three dials: sketch_guidance_scale, stroke_guidance_scale and realism."""
+"""DiSSPipeline: the one public entry for generation, a diffusers pipeline — sketch and/or strokes (and optionally a
+photo: SDEdit with ``strength``, a local edit with ``mask_image``) in, images out, with the three dials:
+sketch_guidance_scale, stroke_guidance_scale and realism.
+
+    pipe = DiSSPipeline.from_pretrained("pretrained/flowers-64")
+    pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
+    image = pipe(sketch, stroke, generator=torch.manual_seed(0)).images[0]
+"""
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
-import math
 import os
 import warnings
 from dataclasses import dataclass
@@ -13,28 +18,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler, DiffusionPipeline, DPMSolverMultistepScheduler, UNet2DModel
+from diffusers import DDPMScheduler, DiffusionPipeline, UNet2DModel
+from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
+from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
-from diss import defaults
+from diss import __version__, defaults
 from diss.backend import precision_hint
-from diss.conventions import from_model, to_model
+from diss.conventions import to_model
 from diss.data.images import resize
 from diss.data.inputs import prepare_image, prepare_mask, prepare_sketch, prepare_stroke, to_rgb_array
-from diss.editing import mask_blend_hook
+from diss.diffusion import randn
+from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
+from diss.folder import check_model_folder, read_json, write_sums
 from diss.guidance import two_condition_guidance
 from diss.model import autocast_dtype
 from diss.realism import combined_reference, lowpass_hook, lowpass_side, paint_mask, x0_lowpass_denoiser
 from diss.sampling import sample
+from diss.schedulers import make_sampler
 
 MAX_GUIDANCE_SCALE = defaults.MAX_GUIDANCE_SCALE  # re-exported: decided in defaults.py
-MAX_PARAMETERS = 2_000_000_000  # a U-Net config asking for more is refused before anything is allocated
-PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
-_UNET_BLOCKS = {"DownBlock2D", "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D"}
-REALISM_MODES = ("lowpass", "x0")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+OUTPUT_TYPES = ("pil", "np", "pt", "latent")
+#: diss.json's format version: 2 holds the scheduler that steps (1: the training DDPM, replaced on load by the default)
+FOLDER_VERSION = 2
+#: what a model folder carries so that ``DiffusionPipeline.from_pretrained(folder, custom_pipeline=...)`` finds us
+CUSTOM_PIPELINE_FILE = "pipeline.py"
+CUSTOM_PIPELINE_CODE = (
+    '"""DiSSPipeline for diffusers\' own loader: DiffusionPipeline.from_pretrained(folder, '
+    'custom_pipeline=f"{folder}/pipeline.py", trust_remote_code=True). Needs `pip install diss-diffusion`."""\n\n'
+    "from diss.pipeline import DiSSPipeline  # noqa: F401\n"
+)
 
 
 @dataclass
@@ -45,9 +61,7 @@ class DiSSPipelineOutput(BaseOutput):
 def _scale(value, name: str, size: int, n: int):
     """A guidance scale: a finite number ≥ 0, or a grayscale map (path, PIL, array) → (n, 1, size, size) in [0, max]."""
     if isinstance(value, (int, float)):
-        if not 0 <= value <= MAX_GUIDANCE_SCALE:  # also refuses nan
-            raise DissError(f"{name} must be a number in [0, {MAX_GUIDANCE_SCALE:g}], not {value}")
-        return float(value)
+        return float(value)  # its range was checked by check_inputs
     if isinstance(value, torch.Tensor) and value.ndim <= 1:
         if not torch.isfinite(value).all() or (value < 0).any() or (value > MAX_GUIDANCE_SCALE).any():
             raise DissError(f"{name} must lie in [0, {MAX_GUIDANCE_SCALE:g}]")
@@ -68,113 +82,71 @@ def _batch(value, prepare, size: int, n: int, what: str, device) -> torch.Tensor
     return to_model(prepare(value, size)).expand(n, -1, -1, -1).to(device)
 
 
-def read_json(path: Path) -> dict:
-    """A JSON object from a model folder (parsed as data, never executed); DissError when missing or malformed."""
+@contextlib.contextmanager
+def _quiet_loading():
+    """diffusers' loader without its progress bar and its notes (a model folder loads in a fraction of a second)."""
+    bars = diffusers_logging.is_progress_bar_enabled()
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DissError(f"{path} is missing: the model folder is incomplete") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise DissError(f"{path} is not valid JSON ({e})") from None
-    if not isinstance(value, dict):
-        raise DissError(f"{path} must hold a JSON object, not {type(value).__name__}")
-    return value
-
-
-def check_unet_config(cfg: dict, folder: Path) -> None:
-    """Refuse U-Net configs that are not a DiSS model or would build an absurd network (e.g. a tampered file asking
-    for millions of channels, which would exhaust memory before any weight is read)."""
-
-    def bad(why: str):
-        raise DissError(f"{folder / 'unet' / 'config.json'}: {why}; this is not a diss model (re-export it)")
-
-    def small_int(key: str, lo: int, hi: int) -> int:
-        v = cfg.get(key)
-        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-            bad(f"{key} must be a whole number in [{lo}, {hi}], not {v!r}")
-        return v
-
-    if cfg.get("_class_name") != "UNet2DModel":
-        bad(f"_class_name is {cfg.get('_class_name')!r}, not 'UNet2DModel'")
-    if cfg.get("in_channels") != 7:
-        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not 7 (image + sketch + strokes)")
-    if cfg.get("out_channels") not in (3, 6):
-        bad(f"out_channels is {cfg.get('out_channels')!r}, not 3 or 6")
-    size = cfg.get("sample_size")
-    size = size[0] if isinstance(size, list) and len(size) == 2 and size[0] == size[1] else size
-    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024 or size % 8:
-        bad(f"sample_size must be a multiple of 8 in [8, 1024], not {cfg.get('sample_size')!r}")
-    small_int("layers_per_block", 1, 8)
-    small_int("norm_num_groups", 1, 256)
-    channels, down, up = cfg.get("block_out_channels"), cfg.get("down_block_types"), cfg.get("up_block_types")
-    if not isinstance(channels, list) or not 1 <= len(channels) <= 6:
-        bad("block_out_channels must be a list of 1 to 6 numbers")
-    if any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 2048 for c in channels):
-        bad(f"block_out_channels must be whole numbers in [1, 2048], not {channels!r}")
-    for name, blocks in (("down_block_types", down), ("up_block_types", up)):
-        if not isinstance(blocks, list) or len(blocks) != len(channels) or not set(blocks) <= _UNET_BLOCKS:
-            bad(f"{name} must list {len(channels)} of {', '.join(sorted(_UNET_BLOCKS))}")
-    rough_params = 2 * 2 * 9 * cfg["layers_per_block"] * sum(c * c for c in channels)  # 3×3 convs, down and up
-    if rough_params > MAX_PARAMETERS:
-        bad(f"it asks for a network of ~{rough_params / 1e9:.0f}G parameters, more than any diss model")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def verify_checksums(folder: Path) -> None:
-    """Compare the files listed in diss.json's "sha256" with their sums: a truncated or altered file is refused."""
-    meta_path = folder / "diss.json"
-    if not meta_path.is_file():
-        return  # a plain diffusers folder: the safetensors parser is the check
-    sums = read_json(meta_path).get("sha256", {})
-    if not isinstance(sums, dict):
-        raise DissError(f"{meta_path}: 'sha256' must map file names to sums")
-    for name, expected in sums.items():
-        target = (folder / str(name)).resolve()
-        if not target.is_relative_to(folder.resolve()) or not target.is_file():
-            raise DissError(f"{folder}: {name} listed in diss.json is missing")
-        if sha256_file(target) != expected:
-            raise DissError(
-                f"{folder / name} does not match its SHA-256 in diss.json: the file is damaged or was altered; "
-                "restore it (e.g. git checkout, or export the model again)"
-            )
+        yield
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+        if bars:
+            diffusers_logging.enable_progress_bar()
 
 
 class DiSSPipeline(DiffusionPipeline):
-    """Sketch + colour strokes → images (DiSS). Components: ``unet`` (UNet2DModel, 7 channels in), ``scheduler``."""
+    """Sketch + colour strokes → images (DiSS). Components: ``unet`` (UNet2DModel, 7 channels in: x_t, sketch,
+    strokes) and ``scheduler``, the scheduler that steps (swap it as in any diffusers pipeline, or pass
+    ``sampler=``)."""
 
-    def __init__(self, unet: UNet2DModel, scheduler: DDPMScheduler):
+    model_cpu_offload_seq = "unet"
+    _callback_tensor_inputs = ["latents"]
+
+    def __init__(self, unet: UNet2DModel, scheduler):
         super().__init__()
         self.register_modules(unet=unet, scheduler=scheduler)
+        self.image_processor = VaeImageProcessor(do_resize=False, do_normalize=True)  # [-1, 1] ↔ [0, 1], PIL
+        self.diss_meta: dict = {}  # diss.json of the folder it came from (training record), written back on save
+        self._interrupt = False
 
     @classmethod
-    def from_pretrained(cls, path, **kwargs) -> DiSSPipeline:
-        """Load a local model folder: configs parsed as JSON and checked, weights from safetensors only (pickled
-        weights are refused, never opened), and checked against the SHA-256 sums in diss.json when it lists them."""
-        folder = Path(path)
-        if not (folder / "model_index.json").is_file() or not (folder / "unet").is_dir():
-            raise DissError(f"{folder} is not a diss model folder (no model_index.json and unet/)")
-        weights = list((folder / "unet").glob("*.safetensors"))
-        if not weights:
-            pickled = [p.name for p in (folder / "unet").iterdir() if p.suffix in PICKLE_SUFFIXES]
-            extra = f" (found {', '.join(pickled)}: pickled weights are never loaded)" if pickled else ""
-            raise DissError(f"{folder / 'unet'} holds no .safetensors weights{extra}")
-        check_unet_config(read_json(folder / "unet" / "config.json"), folder)
-        read_json(folder / "scheduler" / "scheduler_config.json")
-        verify_checksums(folder)
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> DiSSPipeline:
+        """Load a local model folder through diffusers, after diss' checks: configs parsed as JSON and bounded, weights
+        from safetensors only (pickled weights are refused, never opened), and checked against the SHA-256 sums in
+        diss.json. ``torch_dtype`` / ``dtype`` (default fp32) and ``variant`` as in diffusers; nothing is downloaded."""
+        folder = Path(pretrained_model_name_or_path)
+        if not folder.is_dir():
+            raise DissError(f"{folder} is not a diss model folder (no such folder: diss loads local folders only)")
+        check_model_folder(folder, kwargs.get("variant"))
+        if "torch_dtype" in kwargs:  # the name diffusers users know; diffusers itself now calls it dtype
+            kwargs.setdefault("dtype", kwargs.pop("torch_dtype"))
+        kwargs.setdefault("dtype", torch.float32)  # the weights are saved in fp16: computed in fp32 unless asked
+        kwargs.update(use_safetensors=True, local_files_only=True)
         try:
-            unet = UNet2DModel.from_pretrained(folder / "unet", use_safetensors=True, torch_dtype=torch.float32)
-            scheduler = DDPMScheduler.from_pretrained(folder / "scheduler")
-        except (OSError, ValueError, RuntimeError, KeyError, TypeError, json.JSONDecodeError) as e:
+            with _quiet_loading():
+                pipe = super().from_pretrained(folder, **kwargs)
+        except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
             raise DissError(f"{folder} holds a damaged or foreign model ({str(e).splitlines()[0][:200]})") from None
-        unet = unet.eval().to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
-        return cls(unet=unet, scheduler=scheduler)
+        pipe.diss_meta = read_json(folder / "diss.json") if (folder / "diss.json").is_file() else {}
+        if pipe.diss_meta.get("version", FOLDER_VERSION) < 2 and type(pipe.scheduler) is DDPMScheduler:
+            pipe.scheduler = make_sampler(defaults.SAMPLER, pipe.scheduler.config)  # v1 kept the training scheduler
+        pipe.unet.eval().to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
+        return pipe
+
+    def save_pretrained(self, save_directory, safe_serialization: bool = True, **kwargs) -> None:
+        """diffusers' save (safetensors only), plus diss.json (the training record and the weights' SHA-256, checked on
+        every load) and the small ``pipeline.py`` through which diffusers' own loader finds this class."""
+        if not safe_serialization:
+            raise DissError("diss saves safetensors only (pickled weights are never loaded)")
+        folder = Path(save_directory)
+        super().save_pretrained(folder, safe_serialization=True, **kwargs)
+        (folder / CUSTOM_PIPELINE_FILE).write_text(CUSTOM_PIPELINE_CODE, encoding="utf-8")
+        meta = {"format": "diss-model", **self.diss_meta, "version": FOLDER_VERSION, "diss": __version__}
+        meta.pop("sha256", None)
+        write_sums(folder, meta)
 
     def to_best_device(self, backend: str = "auto") -> DiSSPipeline:
         """Move to the GPU where there is one, with the U-Net cast to bf16 where the GPU has it (1.2× faster than
@@ -238,16 +210,65 @@ class DiSSPipeline(DiffusionPipeline):
         s = self.unet.config.sample_size
         return int(s if isinstance(s, int) else s[0])
 
-    def _sampler(self, name: str):
-        if name == "ddpm":
-            return DDPMScheduler.from_config(self.scheduler.config)
-        if name == "ddim":
-            return DDIMScheduler.from_config(self.scheduler.config)
-        if name == "dpm++":
-            return DPMSolverMultistepScheduler.from_config(self.scheduler.config, algorithm_type="dpmsolver++")
-        if name == "dpm++sde":  # noise drawn from the generator(s) at every step, as DDPM
-            return DPMSolverMultistepScheduler.from_config(self.scheduler.config, algorithm_type="sde-dpmsolver++")
-        raise DissError(f"unknown sampler {name!r}; choose one of {', '.join(defaults.SAMPLERS)}")
+    @property
+    def interrupt(self) -> bool:
+        """Set ``pipe._interrupt = True`` in ``callback_on_step_end`` to stop sampling after that step (diffusers)."""
+        return self._interrupt
+
+    @property
+    def num_timesteps(self) -> int:
+        return getattr(self, "_num_timesteps", 0)
+
+    def check_inputs(
+        self, *, num_inference_steps, num_images, realism, realism_mode, image, mask_image, strength, sampler,
+        generator, latents, output_type, sketch_guidance_scale, stroke_guidance_scale,
+        callback_on_step_end_tensor_inputs,
+    ) -> None:  # fmt: skip
+        """Everything about the arguments that can be checked before any work: one clear line for the first fault."""
+        if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int):
+            raise DissError(f"num_inference_steps must be a whole number, not {num_inference_steps!r}")
+        if not 1 <= num_inference_steps <= 10_000:
+            raise DissError(f"num_inference_steps must be 1 to 10000, not {num_inference_steps}")
+        if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
+            raise DissError(f"num_images must be a whole number, at least 1, not {num_images!r}")
+        if realism_mode not in defaults.REALISM_MODES:
+            raise DissError(f"realism_mode must be one of {', '.join(defaults.REALISM_MODES)}, not {realism_mode!r}")
+        if realism is not None and (
+            isinstance(realism, bool) or not isinstance(realism, (int, float)) or not 0 <= realism <= 1
+        ):
+            raise DissError(f"realism must be a number in [0, 1] or None, not {realism}")
+        for name, value in (("sketch_guidance_scale", sketch_guidance_scale), ("stroke_guidance_scale",
+                                                                                stroke_guidance_scale)):  # fmt: skip
+            if isinstance(value, (int, float)) and not 0 <= value <= MAX_GUIDANCE_SCALE:  # also refuses nan
+                raise DissError(f"{name} must be a number in [0, {MAX_GUIDANCE_SCALE:g}], not {value}")
+        if mask_image is not None and image is None:
+            raise DissError("local editing needs the image to edit as well as mask_image")
+        if not isinstance(strength, (int, float)) or not 0 < strength <= 1:
+            raise DissError(f"strength must be a number in (0, 1], not {strength!r}")
+        if strength < 1 and image is None:
+            raise DissError("strength below 1 needs an image to start from (SDEdit)")
+        if sampler is not None and sampler not in defaults.SAMPLERS:
+            raise DissError(f"unknown sampler {sampler!r}; choose one of {', '.join(defaults.SAMPLERS)}")
+        if isinstance(generator, list) and len(generator) != num_images:
+            raise DissError(f"give one generator per image ({num_images}), not {len(generator)}")
+        shape = (num_images, 3, self.size, self.size)
+        if latents is not None and tuple(latents.shape) != shape:
+            raise DissError(f"latents must have shape {shape}, not {tuple(latents.shape)}")
+        if output_type not in OUTPUT_TYPES:
+            raise DissError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, not {output_type!r}")
+        unknown = set(callback_on_step_end_tensor_inputs) - set(self._callback_tensor_inputs)
+        if unknown:
+            allowed = self._callback_tensor_inputs
+            raise DissError(f"callback_on_step_end_tensor_inputs may name {allowed}, not {sorted(unknown)}")
+
+    def _precision(self, precision: str):
+        """(the network to call, the autocast dtype or None) under the precision policy (``model.autocast_dtype``)."""
+        net, amp = self.net, autocast_dtype(self.unet.device, precision)
+        if net is not self.unet:  # the backend runs the precision policy's choice itself
+            net = net.with_precision(precision_hint(precision))
+        if self.unet.dtype != torch.float32 or net is not self.unet:  # bf16 weights, or a backend's own precision
+            amp = None
+        return net, amp
 
     @torch.no_grad()
     def __call__(
@@ -258,91 +279,93 @@ class DiSSPipeline(DiffusionPipeline):
         sketch_guidance_scale=defaults.SKETCH_GUIDANCE_SCALE,
         stroke_guidance_scale=defaults.STROKE_GUIDANCE_SCALE,
         realism: float | None = defaults.REALISM,
-        realism_mode: str = "lowpass",
+        realism_mode: str = defaults.REALISM_MODE,
         realism_k: int = 0,
         image=None,
-        mask=None,
+        mask_image=None,
+        strength: float = 1.0,
         num_inference_steps: int = defaults.STEPS,
         num_images: int = 1,
-        sampler: str = defaults.SAMPLER,
+        sampler: str | None = None,
         precision: str = "auto",
         generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
         output_type: str = "pil",
         return_dict: bool = True,
         callback_on_step_end=None,
-        progress: bool = True,
+        callback_on_step_end_tensor_inputs: list[str] = ("latents",),
     ):
         """Generate ``num_images`` images. Each input is one image for all, or a list with one per image (batches of
-        different drawings in one call). A missing sketch or stroke means Φ for that condition; ``realism`` in
-        [0, 1] (None: off; default 1; no effect without strokes) swaps low frequencies with the strokes-and-sketch
-        reference (``realism_mode``
-        "lowpass", the paper's, or "x0", on the predicted x̂₀); ``image`` + ``mask`` (white = regenerate) edits locally.
-        ``precision`` "auto" runs the U-Net in bf16 autocast where the hardware has bf16 units, else fp32; the
-        sampler's arithmetic stays fp32 either way. A U-Net cast to bf16 (``pipe.to(dtype=torch.bfloat16)``) runs in
-        plain bf16 whatever ``precision`` says: no autocast casts, GroupNorm and SiLU in bf16 too."""
-        size, n = self.size, int(num_images)
-        if not 1 <= num_inference_steps <= 10_000:
-            raise DissError(f"num_inference_steps must be 1 to 10000, not {num_inference_steps}")
-        if n < 1:
-            raise DissError(f"num_images must be at least 1, not {num_images}")
-        if realism_mode not in REALISM_MODES:
-            raise DissError(f"realism_mode must be one of {', '.join(REALISM_MODES)}")
-        if isinstance(generator, list) and len(generator) != n:
-            raise DissError(f"give one generator per image ({n}), not {len(generator)}")
-        if (image is None) != (mask is None):
-            raise DissError("local editing needs both image and mask")
-        device = self.unet.device
-        net = self.net
-        amp = autocast_dtype(device, precision)
-        if net is not self.unet:  # the backend runs the precision policy's choice itself
-            net = net.with_precision(precision_hint(precision))
-        if self.unet.dtype != torch.float32 or net is not self.unet:  # bf16 weights, or a backend's own precision
-            amp = None
-        sk = _batch(sketch, prepare_sketch, size, n, "sketch", device)
-        st = _batch(stroke, prepare_stroke, size, n, "stroke", device)
+        different drawings in one call); a missing sketch or stroke means Φ for that condition.
+
+        ``realism`` in [0, 1] (None: off; default 1; no effect without strokes) swaps low frequencies with the
+        strokes-and-sketch reference (DiSS eq. 8–9; ``realism_mode`` "x0" on the predicted x̂₀, which every scheduler
+        can trust, or "lowpass", the paper's, on x_t after each step). ``image`` + ``strength`` < 1: SDEdit, start from
+        the image noised to that share of the schedule; ``image`` + ``mask_image`` (white = regenerate): a local edit
+        that keeps every pixel outside the mask. ``sampler`` (a name of ``defaults.SAMPLERS``) steps with that
+        scheduler instead of ``self.scheduler`` for this call. ``precision`` "auto" runs the U-Net in bf16 where the
+        hardware has bf16 units, else fp32; the sampler's arithmetic stays fp32. ``output_type`` as in diffusers:
+        "pil", "np" (B, H, W, 3) and "pt" (B, 3, H, W) in [0, 1], "latent" (B, 3, H, W) in model range [-1, 1].
+        ``callback_on_step_end(pipe, i, t, {"latents": x})`` after each step may return {"latents": ...} and set
+        ``pipe._interrupt`` to stop."""
+        self.check_inputs(
+            num_inference_steps=num_inference_steps, num_images=num_images, realism=realism, realism_mode=realism_mode,
+            image=image, mask_image=mask_image, strength=strength, sampler=sampler, generator=generator,
+            latents=latents, output_type=output_type, sketch_guidance_scale=sketch_guidance_scale,
+            stroke_guidance_scale=stroke_guidance_scale,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+        )  # fmt: skip
+        size, n, device = self.size, num_images, self.unet.device
+        self._interrupt = False
+        # 1. the conditions and the photo, at the model's size, in model range
+        sk = _batch(sketch, prepare_sketch, size, n, "sketch", device)  # (n, 1, S, S) or None
+        st = _batch(stroke, prepare_stroke, size, n, "stroke", device)  # (n, 3, S, S) or None
         s_sk = _scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)
         s_st = _scale(stroke_guidance_scale, "stroke_guidance_scale", size, n)
-        scheduler = self._sampler(sampler)
+        photo = _batch(image, prepare_image, size, n, "image", device)  # (n, 3, S, S) or None
+        mask = None
+        if mask_image is not None:
+            m = _batch(mask_image, lambda v, s: prepare_mask(v, s) * 255.0, size, n, "mask", "cpu").add(1.0).div(2.0)
+            mask = None if bool(m.min() == 1.0) else m.to(device)  # all white: regenerate all, as without a mask
+        # 2. the scheduler that steps: a fresh copy per call (calls may run side by side in the app's threads)
+        base = self.scheduler
+        scheduler = make_sampler(sampler, base.config) if sampler else type(base).from_config(base.config)
+        # 3. the denoiser: 2-D guidance (eq. 7), then realism (eq. 8–9) and the edit on x̂₀
+        net, amp = self._precision(precision)
         denoiser = two_condition_guidance(net, sk, st, s_sk, s_st)
         hooks = []
-        if realism is not None:
-            if not isinstance(realism, (int, float)) or not math.isfinite(realism):
-                raise DissError(f"realism must be a number in [0, 1] or None, not {realism}")
-            side = lowpass_side(realism, size, realism_k)
         if realism is not None and st is not None:  # the low frequencies come from the strokes: none, no realism
+            side = lowpass_side(realism, size, realism_k)
             reference, paint = combined_reference(sk, st), paint_mask(st)  # (n, 3, S, S), p (n, 1, S, S)
             if realism_mode == "lowpass":
                 hooks.append(lowpass_hook(reference, scheduler, side, generator, paint=paint))
             else:
                 denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side, paint=paint)
-        known = None
-        if image is not None:
-            known = _batch(image, prepare_image, size, n, "image", device)
-            m = _batch(mask, lambda v, s: prepare_mask(v, s) * 255.0, size, n, "mask", "cpu").add(1.0).div(2.0)
-            if not bool(m.min() == 1.0):  # all white: regenerate everything, as without a mask (same draws, same image)
-                hooks.append(mask_blend_hook(known, m.to(device), scheduler, generator))  # feathered inside the mask
+        if mask is not None:
+            denoiser, composite = x0_mask_denoiser(denoiser, photo, mask, scheduler)  # feathered inside the mask
+            hooks.append(composite)
+        # 4. the starting noise (one generator per image: sample i of a batch = the same sample alone)
+        noise = latents.to(device, torch.float32) if latents is not None else randn((n, 3, size, size), generator,
+                                                                                    device)  # fmt: skip
+        # 5. the loop
+        on_step_end = None
         if callback_on_step_end is not None:
 
-            def callback_hook(x, t, i):  # diffusers convention: callback(pipe, step, timestep, {"latents": x}) -> dict
-                result = callback_on_step_end(self, i, torch.tensor(t), {"latents": x})
-                return result.get("latents", x) if isinstance(result, dict) else x
+            def on_step_end(i, t, x):
+                state = {"latents": x}
+                kwargs = {k: state[k] for k in callback_on_step_end_tensor_inputs}
+                out = callback_on_step_end(self, i, torch.tensor(t), kwargs)
+                return out.get("latents", x) if isinstance(out, dict) else x
 
-            hooks.append(callback_hook)
-        shape = (n, 3, size, size)
-        if isinstance(generator, list):
-            noise = torch.cat([torch.randn((1, *shape[1:]), generator=g) for g in generator])
-        else:
-            noise = torch.randn(shape, generator=generator)
+        self._num_timesteps = num_inference_steps
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            x0 = sample(denoiser, scheduler, noise.to(device), num_inference_steps, generator, hooks, progress=progress)
+            x0 = sample(
+                denoiser, scheduler, noise, num_inference_steps, generator, hooks, progress_bar=self.progress_bar,
+                init=photo if strength < 1 else None, strength=strength, on_step_end=on_step_end,
+                interrupted=lambda: self._interrupt,
+            )  # fmt: skip
         if not torch.isfinite(x0).all():  # never hand out an image made of NaNs
             raise DissError("sampling diverged (the model produced NaN or infinite values); lower the guidance scales")
-        if output_type == "pt":
-            images = x0
-        else:
-            images = from_model(x0)  # (n, S, S, 3) uint8
-            if output_type == "pil":
-                images = [Image.fromarray(a) for a in images]
-            elif output_type != "np":
-                raise DissError(f"output_type must be pil, np or pt, not {output_type!r}")
+        # 6. postprocess, as diffusers: [-1, 1] → [0, 1] → np / PIL
+        images = self.image_processor.postprocess(x0.float(), output_type=output_type)
         return DiSSPipelineOutput(images=images) if return_dict else (images,)

@@ -35,6 +35,7 @@ import torch.nn.functional as F
 from diss.conventions import NO_STROKE_MIN
 from diss.diffusion import q_sample_at, sample_noise
 from diss.errors import DissError
+from diss.sampling import edit_x0
 
 #: LP⁺_N(p) is kept at least this in LP^p_N's denominator; below it LP⁺_N(p·y) is smaller still, so the quotient stays
 #: within the painted values of y (and far from any paint both are 0: the sample keeps its own low frequencies there)
@@ -193,20 +194,11 @@ def x0_lowpass_denoiser(denoiser, reference: torch.Tensor, scheduler, n: int, pa
     """
     weights = _weights(reference, paint, n)
     lp_ref = {}  # LP^p_N(c_comb) per device and dtype, made once
-    alphas = {}  # ᾱ per device, copied once
 
-    def guided(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        out = denoiser(x, t)
-        if x.device not in alphas:
-            alphas[x.device] = scheduler.alphas_cumprod.to(x.device, torch.float32)
-        a = alphas[x.device].index_select(0, t.reshape(-1).long()).reshape(-1, 1, 1, 1)  # a gather: no host read
-        eps = out[:, :3]
-        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+    def replace(x0: torch.Tensor) -> torch.Tensor:
         key = (x0.device, x0.dtype)
         if key not in lp_ref:
             lp_ref[key] = painted_lowpass(reference.to(x0), weights, n)
-        x0 = replace_low_frequencies(x0, lp_ref[key], weights, n)
-        eps = (x - a.sqrt() * x0) / (1 - a).sqrt().clamp(min=1e-8)
-        return torch.cat([eps, out[:, 3:]], dim=1)
+        return replace_low_frequencies(x0, lp_ref[key], weights, n)
 
-    return guided
+    return edit_x0(denoiser, scheduler, replace)

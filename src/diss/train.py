@@ -1,7 +1,8 @@
 """Two-stage training of the DiSS U-Net with accelerate: one CPU, one GPU or many, with the same code.
 
 Stage 1 always gives both conditions; stage 2 fine-tunes with each condition independently replaced by Φ with
-probability ``p_uncond`` (0.3 in the paper), which makes the two-dimensional classifier-free guidance possible.
+probability ``p_uncond`` (0.3 in the paper), which makes the two-dimensional classifier-free guidance possible
+(``diss.two_stage``).
 Everything random in a step (data order, augmentation, noise, timesteps, condition dropout) is derived from
 (seed, step), so a resumed run sees exactly what an uninterrupted one would.
 """
@@ -10,9 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from diss import defaults
 from diss.checkpoint import Checkpoint, list_checkpoints, load_newest, save_checkpoint
 from diss.conventions import PHI_VALUE, from_model
 from diss.data.augment import AugmentConfig
@@ -28,6 +30,9 @@ from diss.diffusion import make_scheduler, q_sample, training_loss
 from diss.errors import DissError
 from diss.model import ModelConfig, build_unet, count_parameters, cpu_supports_bf16, model_input, preset
 from diss.train_config import STAGES, TrainConfig  # noqa: F401  (also importable from here, as before)
+from diss.two_stage import stage_at, training_conditions
+
+log = logging.getLogger(__name__)
 
 
 def resolve_precision(precision: str, device: str) -> str:
@@ -88,15 +93,6 @@ def step_generator(seed: int, step: int, micro: int, rank: int, device="cpu") ->
     """The generator of one micro-step's noise, timesteps and condition dropout (on ``device``: no host copies)."""
     seed_value = int(np.random.SeedSequence([seed, step, micro, rank]).generate_state(1)[0])
     return torch.Generator(device).manual_seed(seed_value)
-
-
-def drop_conditions(sketch: torch.Tensor, stroke: torch.Tensor, p: float, generator: torch.Generator):
-    """Replace each sample's sketch and stroke by Φ independently with probability ``p`` (stage 2)."""
-    drop = torch.rand(sketch.shape[0], 2, generator=generator, device=generator.device) < p  # (B, 2)
-    drop = drop.to(sketch.device)
-    sketch = torch.where(drop[:, 0, None, None, None], torch.full_like(sketch, PHI_VALUE), sketch)
-    stroke = torch.where(drop[:, 1, None, None, None], torch.full_like(stroke, PHI_VALUE), stroke)
-    return sketch, stroke, drop
 
 
 def learning_rate(config: TrainConfig, step: int) -> float:
@@ -271,7 +267,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
 
     def warn(message: str) -> None:
         if accelerator.is_main_process:
-            print(message, file=sys.stderr)
+            log.warning(message)
 
     ckpt = load_newest(config.out, warn=warn) if resume else None
     if resume and ckpt is None and list_checkpoints(config.out):
@@ -409,8 +405,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
             noise = noise.contiguous(memory_format=memory_format)
             t = torch.randint(0, scheduler.config.num_train_timesteps, (image.shape[0],), generator=g, device=g.device)
             t = t.to(accelerator.device)
-            if step >= stage2_start:
-                sketch, stroke, _ = drop_conditions(sketch, stroke, config.p_uncond, g)
+            sketch, stroke = training_conditions(sketch, stroke, step, stage2_start, config.p_uncond, g)
             x_t = q_sample(scheduler, image, noise, t)
             with accelerator.accumulate(model):
                 with accelerator.autocast():
@@ -438,13 +433,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
                 now = time.perf_counter()
                 rate = (images_seen - imgs_last) / max(now - t_last, 1e-9)
                 t_last, imgs_last, running, running_n = now, images_seen, torch.zeros_like(running), 0
-                bar.set_postfix(loss=f"{mean_loss:.4f}", img_s=f"{rate:.1f}", stage=2 if step > stage2_start else 1)
+                bar.set_postfix(loss=f"{mean_loss:.4f}", img_s=f"{rate:.1f}", stage=stage_at(step - 1, stage2_start))
                 record = {
                     "step": step,
                     "loss": mean_loss,
                     "lr": learning_rate(config, step - 1),
                     "img_per_s": rate,
-                    "stage": 2 if step > stage2_start else 1,
+                    "stage": stage_at(step - 1, stage2_start),
                     **{k: float(v) for k, v in parts.items()},
                 }
                 if log_with:
@@ -519,7 +514,8 @@ def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch
 
     import diffusers
 
-    from diss.pipeline import DiSSPipeline, sha256_file
+    from diss.pipeline import DiSSPipeline
+    from diss.schedulers import make_sampler
 
     run, out = Path(run), Path(out)
     ckpt = load_newest(run)
@@ -534,15 +530,14 @@ def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch
     unet.load_state_dict(ckpt.ema)
     diffusers.utils.logging.set_verbosity_error()  # a note about dtype casting that does not apply to a plain U-Net
     unet = unet.to(dtype)
-    scheduler = make_scheduler(train_config.get("beta_schedule", "linear"), model_config.learned_variance)
+    training = make_scheduler(train_config.get("beta_schedule", "linear"), model_config.learned_variance)
+    scheduler = make_sampler(defaults.SAMPLER, training.config)  # the folder holds the scheduler that steps
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
-        DiSSPipeline(unet=unet, scheduler=scheduler).save_pretrained(tmp, safe_serialization=True)
-        meta = {
-            "format": "diss-model",
-            "version": 1,
+        pipe = DiSSPipeline(unet=unet, scheduler=scheduler)
+        pipe.diss_meta = {
             "size": int(train_config["size"]),
             "phi": PHI_VALUE,
             "model": model_config.to_json(),
@@ -557,9 +552,7 @@ def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch
                 ).stage2_start(),
             },
         }
-        weights = sorted((tmp / "unet").glob("*.safetensors"))
-        meta["sha256"] = {p.relative_to(tmp).as_posix(): sha256_file(p) for p in weights}  # checked on every load
-        (tmp / "diss.json").write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        pipe.save_pretrained(tmp)  # with diss.json: the record above and the weights' sums, checked on every load
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)

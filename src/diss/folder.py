@@ -1,0 +1,156 @@
+"""Model folders: where the shipped ones are (a source checkout or an installed wheel), which folder ``--model``
+names, and the checks made before a folder's weights are read (configs parsed as JSON and bounded, safetensors only,
+SHA-256 sums of diss.json). Light: no torch, so the command line resolves and refuses folders at once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from diss.errors import DissError
+
+#: the shipped domains, by name; the first is the default of every command
+SHIPPED_MODELS = {"flowers": "flowers-64"}
+DEFAULT_MODEL = "flowers"
+MAX_PARAMETERS = 2_000_000_000  # a U-Net config asking for more is refused before anything is allocated
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+_UNET_BLOCKS = {"DownBlock2D", "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D"}
+
+
+def shipped_path(name: str) -> Path:
+    """``pretrained`` or ``examples``: inside the installed package (a wheel carries them as package data), else at the
+    root of the source checkout (an editable install). The one resolver for what diss ships."""
+    package = Path(__file__).resolve().parent
+    for candidate in (package / name, package.parents[1] / name):
+        if candidate.is_dir():
+            return candidate
+    return package / name  # missing: callers say so in one line
+
+
+SHIPPED_MODEL = shipped_path("pretrained") / SHIPPED_MODELS[DEFAULT_MODEL]
+EXAMPLES = shipped_path("examples")
+
+
+def resolve_model(spec: str | os.PathLike | None) -> Path:
+    """The model folder that ``--model`` names: None or a shipped domain's name (``flowers``) → the shipped folder, else
+    a path. Refused in one line when it is not a folder."""
+    if spec is None or str(spec) in SHIPPED_MODELS:
+        name = DEFAULT_MODEL if spec is None else str(spec)
+        folder = shipped_path("pretrained") / SHIPPED_MODELS[name]
+        if not folder.is_dir():
+            raise DissError(
+                f"the shipped model {name} ({folder}) is missing from this installation; pass --model DIR (a folder "
+                "from diss export)"
+            )
+        return folder
+    folder = Path(spec)
+    if not folder.is_dir():
+        names = ", ".join(SHIPPED_MODELS)
+        raise DissError(f"model folder {folder} does not exist (give a folder from diss export, or one of: {names})")
+    return folder
+
+
+def read_json(path: Path) -> dict:
+    """A JSON object from a model folder (parsed as data, never executed); DissError when missing or malformed."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DissError(f"{path} is missing: the model folder is incomplete") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DissError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise DissError(f"{path} must hold a JSON object, not {type(value).__name__}")
+    return value
+
+
+def check_unet_config(cfg: dict, folder: Path) -> None:
+    """Refuse U-Net configs that are not a DiSS model or would build an absurd network (e.g. a tampered file asking
+    for millions of channels, which would exhaust memory before any weight is read)."""
+
+    def bad(why: str):
+        raise DissError(f"{folder / 'unet' / 'config.json'}: {why}; this is not a diss model (re-export it)")
+
+    def small_int(key: str, lo: int, hi: int) -> int:
+        v = cfg.get(key)
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            bad(f"{key} must be a whole number in [{lo}, {hi}], not {v!r}")
+        return v
+
+    if cfg.get("_class_name") != "UNet2DModel":
+        bad(f"_class_name is {cfg.get('_class_name')!r}, not 'UNet2DModel'")
+    if cfg.get("in_channels") != 7:
+        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not 7 (image + sketch + strokes)")
+    if cfg.get("out_channels") not in (3, 6):
+        bad(f"out_channels is {cfg.get('out_channels')!r}, not 3 or 6")
+    size = cfg.get("sample_size")
+    size = size[0] if isinstance(size, list) and len(size) == 2 and size[0] == size[1] else size
+    if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024 or size % 8:
+        bad(f"sample_size must be a multiple of 8 in [8, 1024], not {cfg.get('sample_size')!r}")
+    small_int("layers_per_block", 1, 8)
+    small_int("norm_num_groups", 1, 256)
+    channels, down, up = cfg.get("block_out_channels"), cfg.get("down_block_types"), cfg.get("up_block_types")
+    if not isinstance(channels, list) or not 1 <= len(channels) <= 6:
+        bad("block_out_channels must be a list of 1 to 6 numbers")
+    if any(isinstance(c, bool) or not isinstance(c, int) or not 1 <= c <= 2048 for c in channels):
+        bad(f"block_out_channels must be whole numbers in [1, 2048], not {channels!r}")
+    for name, blocks in (("down_block_types", down), ("up_block_types", up)):
+        if not isinstance(blocks, list) or len(blocks) != len(channels) or not set(blocks) <= _UNET_BLOCKS:
+            bad(f"{name} must list {len(channels)} of {', '.join(sorted(_UNET_BLOCKS))}")
+    rough_params = 2 * 2 * 9 * cfg["layers_per_block"] * sum(c * c for c in channels)  # 3×3 convs, down and up
+    if rough_params > MAX_PARAMETERS:
+        bad(f"it asks for a network of ~{rough_params / 1e9:.0f}G parameters, more than any diss model")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify_checksums(folder: Path) -> None:
+    """Compare the files listed in diss.json's "sha256" with their sums: a truncated or altered file is refused."""
+    meta_path = folder / "diss.json"
+    if not meta_path.is_file():
+        return  # a plain diffusers folder: the safetensors parser is the check
+    sums = read_json(meta_path).get("sha256", {})
+    if not isinstance(sums, dict):
+        raise DissError(f"{meta_path}: 'sha256' must map file names to sums")
+    for name, expected in sums.items():
+        target = (folder / str(name)).resolve()
+        if not target.is_relative_to(folder.resolve()) or not target.is_file():
+            raise DissError(f"{folder}: {name} listed in diss.json is missing")
+        if sha256_file(target) != expected:
+            raise DissError(
+                f"{folder / name} does not match its SHA-256 in diss.json: the file is damaged or was altered; "
+                "restore it (e.g. git checkout, or export the model again)"
+            )
+
+
+def check_model_folder(folder: Path, variant: str | None = None) -> None:
+    """Everything checked before a model folder's weights are read: its layout, safetensors weights (pickled ones are
+    refused, never opened), the U-Net config's bounds, the scheduler config as JSON, and the sums of diss.json."""
+    if not (folder / "model_index.json").is_file() or not (folder / "unet").is_dir():
+        raise DissError(f"{folder} is not a diss model folder (no model_index.json and unet/)")
+    pattern = f"*.{variant}.safetensors" if variant else "*.safetensors"
+    if not list((folder / "unet").glob(pattern)):
+        pickled = [p.name for p in (folder / "unet").iterdir() if p.suffix in PICKLE_SUFFIXES]
+        extra = f" (found {', '.join(pickled)}: pickled weights are never loaded)" if pickled else ""
+        what = f"{variant} variant " if variant else ""
+        raise DissError(f"{folder / 'unet'} holds no {what}.safetensors weights{extra}")
+    read_json(folder / "model_index.json")
+    check_unet_config(read_json(folder / "unet" / "config.json"), folder)
+    read_json(folder / "scheduler" / "scheduler_config.json")
+    verify_checksums(folder)
+
+
+def write_sums(folder: Path, meta: dict) -> None:
+    """diss.json in ``folder``: ``meta`` with the SHA-256 of every weights file, checked on every load."""
+    weights = sorted(p for p in folder.rglob("*.safetensors") if p.is_file())
+    meta = {**meta, "sha256": {p.relative_to(folder).as_posix(): sha256_file(p) for p in weights}}
+    tmp = folder / ".diss.json.tmp"
+    tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
+    os.replace(tmp, folder / "diss.json")
