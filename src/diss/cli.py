@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import math
 import os
@@ -430,65 +431,30 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-def _add_train_args(p: argparse.ArgumentParser) -> None:
-    from diss.train_config import STAGES, TrainConfig  # no torch: the parser is built at once
+KINDS = {"positive": _positive_int, "unit": _unit_float, "finite": _finite_float, "int": int, None: str}
 
-    d = TrainConfig(data="", out="")
-    p.add_argument("--data", required=True, metavar="CACHE", help="cache folder made by diss prepare")
-    p.add_argument("--out", required=True, metavar="RUN", help="run folder (checkpoints, previews, logs, model)")
-    p.add_argument("--preset", default=d.preset, help="model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU)")
-    p.add_argument("--size", type=_positive_int, help="image side; must match the cache (default: the cache's)")
-    p.add_argument(
-        "--stage",
-        default=d.stage,
-        choices=STAGES,
-        help="1: both conditions always; 2: condition dropout; both: stage 1 then 2 (default)",
-    )
-    p.add_argument("--max-steps", type=_positive_int, default=d.max_steps, help="optimizer steps in all")
-    p.add_argument(
-        "--stage2-fraction",
-        type=_unit_float,
-        default=d.stage2_fraction,
-        metavar="F",
-        help="with --stage both: the share of the steps trained as stage 2 (default 0.3)",
-    )
-    p.add_argument(
-        "--p-uncond",
-        type=_unit_float,
-        default=d.p_uncond,
-        metavar="P",
-        help="stage 2: chance of Φ for each condition (default 0.3)",
-    )
-    p.add_argument("--batch-size", type=_positive_int, default=d.batch_size, help="per process and micro-step")
-    p.add_argument("--grad-accum", type=_positive_int, default=d.grad_accum)
-    p.add_argument("--lr", type=_finite_float, default=d.lr)
-    p.add_argument("--lr-schedule", default=d.lr_schedule, choices=["constant", "cosine"])
-    p.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    p.add_argument("--weight-decay", type=_finite_float, default=d.weight_decay)
-    p.add_argument("--grad-clip", type=_finite_float, default=d.grad_clip)
-    p.add_argument("--ema-decay", type=_finite_float, default=d.ema_decay)
-    p.add_argument(
-        "--schedule", dest="beta_schedule", default=d.beta_schedule, choices=["linear", "cosine"], help="noise schedule"
-    )
-    p.add_argument("--learned-variance", action="store_true", help="6-channel output, L_simple + λ·L_vlb")
-    p.add_argument("--vlb-weight", type=_finite_float, default=d.vlb_weight)
-    p.add_argument("--precision", default=d.precision, choices=["auto", "fp32", "bf16", "fp16"])
-    p.add_argument("--no-channels-last", dest="channels_last", action="store_false")
-    p.add_argument("--compile", action="store_true", help="torch.compile the U-Net (pays off on GPUs)")
-    p.add_argument("--no-augment", dest="augment", action="store_false")
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--checkpoint-every", type=_positive_int, default=d.checkpoint_every, metavar="N")
-    p.add_argument("--keep-checkpoints", type=_positive_int, default=d.keep_checkpoints, metavar="K")
-    p.add_argument("--preview-every", type=_positive_int, default=d.preview_every, metavar="M")
-    p.add_argument("--log-every", type=_positive_int, default=d.log_every, metavar="N")
-    p.add_argument("--workers", type=int, default=d.workers, help="data loader processes (default 0)")
-    p.add_argument("--init", metavar="RUN", help="start from the EMA weights of another run (e.g. stage 1)")
-    p.add_argument(
-        "--time-limit",
-        type=_finite_float,
-        metavar="MIN",
-        help="fit the run into MIN minutes: the speed is measured early and --max-steps shortened to fit",
-    )
+
+def _add_config_args(p: argparse.ArgumentParser, cls) -> None:
+    """One flag per field of the config dataclass ``cls`` (its default, kind, help, choices: ``train_config.opt``)."""
+    for f in dataclasses.fields(cls):
+        meta = dict(f.metadata)
+        if not meta.pop("cli", True):
+            continue
+        name = meta.pop("flag", "--" + f.name.replace("_", "-"))
+        kind, text = meta.pop("kind", None), meta.pop("help", None)
+        if f.default is dataclasses.MISSING:
+            p.add_argument(name, dest=f.name, required=True, help=text, **meta)
+        elif isinstance(f.default, bool):
+            flag = name if not f.default else "--no-" + name[2:]
+            p.add_argument(flag, dest=f.name, action="store_false" if f.default else "store_true", help=text)
+        else:
+            p.add_argument(name, dest=f.name, type=KINDS[kind], default=f.default, help=text, **meta)
+
+
+def _add_train_args(p: argparse.ArgumentParser) -> None:
+    from diss.train_config import TrainConfig  # no torch: the parser is built at once
+
+    _add_config_args(p, TrainConfig)
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--quiet", action="store_true")
 

@@ -7,61 +7,74 @@ that need the model code import it when they run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, field
 
 from diss.errors import DissError
 
 STAGES = ("1", "2", "both")
+LR_SCHEDULES = ("constant", "cosine")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def opt(default=MISSING, help: str | None = None, kind: str | None = None, **argparse_kwargs):
+    """A config field that is also a command-line flag: its default, its kind ("positive": a whole number ≥ 1,
+    "unit": in [0, 1], "finite": a finite number, "int", or None: text; bools are switches), help and any other
+    argparse keyword (``choices``, ``metavar``, ``flag`` for another flag name) are said here once."""
+    metadata = {"help": help, "kind": kind, **argparse_kwargs}
+    return field(metadata=metadata) if default is MISSING else field(default=default, metadata=metadata)
 
 
 @dataclass
 class TrainConfig:
-    """Every setting of a training run; saved as ``RUN/train_config.json``."""
+    """Every setting of a training run; saved as ``RUN/train_config.json``; ``diss train``'s flags are made from it."""
 
-    data: str
-    out: str
-    preset: str = "small"
-    size: int | None = None  # None: the cache's size
-    stage: str = "both"  # "1", "2" or "both"
-    max_steps: int = 20_000
-    stage2_fraction: float = 0.3  # with stage "both": the last share of the steps is stage 2
-    p_uncond: float = 0.3  # stage 2: chance of Φ for each condition, independently
-    batch_size: int = 32  # per process and micro-step
-    grad_accum: int = 1
-    lr: float = 2e-4
-    lr_schedule: str = "constant"  # or "cosine" (decay to 10% over max_steps)
-    warmup_steps: int = 500
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    beta_schedule: str = "linear"
-    learned_variance: bool = False
-    vlb_weight: float = 0.001
-    precision: str = "auto"  # auto, fp32, bf16, fp16
-    channels_last: bool = True
-    compile: bool = False
-    augment: bool = True
-    seed: int = 0
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 3
-    preview_every: int = 1000
-    preview_steps: int = 25
-    log_every: int = 50
-    workers: int = 0
-    init: str | None = None  # start from the weights of another run's newest checkpoint
-    time_limit: float | None = None  # minutes: measure the speed early, shorten max_steps to fit, stop in time
+    data: str = opt(help="cache folder made by diss prepare", metavar="CACHE")
+    out: str = opt(help="run folder (checkpoints, previews, logs, model)", metavar="RUN")
+    preset: str = opt("small", "model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU)")
+    size: int | None = opt(None, "image side; must match the cache (default: the cache's)", "positive")
+    stage: str = opt("both", "1: both conditions always; 2: condition dropout; both: stage 1 then 2 (default)",
+                     choices=STAGES)  # fmt: skip
+    max_steps: int = opt(20_000, "optimizer steps in all", "positive")
+    stage2_fraction: float = opt(0.3, "with --stage both: the share of the steps trained as stage 2 (default 0.3)",
+                                 "unit", metavar="F")  # fmt: skip
+    p_uncond: float = opt(0.3, "stage 2: chance of Φ for each condition (default 0.3)", "unit", metavar="P")
+    batch_size: int = opt(32, "per process and micro-step", "positive")
+    grad_accum: int = opt(1, None, "positive")
+    lr: float = opt(2e-4, None, "finite")
+    lr_schedule: str = opt("constant", "constant, or cosine: decay to 10%% over max-steps", choices=LR_SCHEDULES)
+    warmup_steps: int = opt(500, None, "int")
+    weight_decay: float = opt(0.0, None, "finite")
+    grad_clip: float = opt(1.0, None, "finite")
+    ema_decay: float = opt(0.999, None, "finite")
+    beta_schedule: str = opt("linear", "noise schedule", choices=("linear", "cosine"), flag="--schedule")
+    learned_variance: bool = opt(False, "6-channel output, L_simple + λ·L_vlb")
+    vlb_weight: float = opt(0.001, None, "finite")
+    precision: str = opt("auto", None, choices=PRECISIONS)
+    channels_last: bool = opt(True, "no channels-last memory layout")
+    compile: bool = opt(False, "torch.compile the U-Net (pays off on GPUs)")
+    augment: bool = opt(True, "no training-time augmentation")
+    seed: int = opt(0, None, "int")
+    checkpoint_every: int = opt(1000, None, "positive", metavar="N")
+    keep_checkpoints: int = opt(3, None, "positive", metavar="K")
+    preview_every: int = opt(1000, None, "positive", metavar="M")
+    preview_steps: int = opt(25, "DDIM steps of each preview sample", "positive", cli=False)
+    log_every: int = opt(50, None, "positive", metavar="N")
+    workers: int = opt(0, "data loader processes (default 0)", "int")
+    init: str | None = opt(None, "start from the EMA weights of another run (e.g. stage 1)", metavar="RUN")
+    time_limit: float | None = opt(None, "fit the run into MIN minutes: the speed is measured early and --max-steps "
+                                   "shortened to fit", "finite", metavar="MIN")  # fmt: skip
 
     def validate(self) -> None:
         if self.stage not in STAGES:
             raise DissError(f"--stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
-        if self.lr_schedule not in ("constant", "cosine"):
+        if self.lr_schedule not in LR_SCHEDULES:
             raise DissError(f"--lr-schedule must be constant or cosine, not {self.lr_schedule!r}")
         from diss.diffusion import BETA_SCHEDULES  # torch: only when a run is checked
         from diss.model import preset
 
         if self.beta_schedule not in BETA_SCHEDULES:
             raise DissError(f"--schedule must be one of {', '.join(BETA_SCHEDULES)}, not {self.beta_schedule!r}")
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+        if self.precision not in PRECISIONS:
             raise DissError(f"--precision must be auto, fp32, bf16 or fp16, not {self.precision!r}")
         for name in ("max_steps", "batch_size", "grad_accum", "checkpoint_every", "preview_every", "log_every"):
             if getattr(self, name) < 1:
