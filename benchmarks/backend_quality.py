@@ -24,8 +24,8 @@ from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import center_square, find_images, load_image, resize
 from diss.folder import SHIPPED_MODEL
 from diss.metrics import frechet_distance, inception_features
-from diss.model import cpu_supports_bf16
 from diss.pipeline import DiSSPipeline
+from diss.runtime import cpu_supports_bf16
 
 
 def validation_photos(folder: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -17,7 +17,8 @@ import time
 import torch
 
 from diss.diffusion import make_scheduler, q_sample, training_loss
-from diss.model import ModelConfig, build_unet, count_parameters, cpu_supports_bf16, model_input, preset
+from diss.model import ModelConfig, build_unet, count_parameters, model_input, preset
+from diss.runtime import cpu_supports_bf16
 
 
 def model_config(name: str, channels: list[int] | None) -> ModelConfig:

@@ -199,7 +199,7 @@ def test_auto_picks_openvino_on_a_cpu_and_torch_on_a_gpu(monkeypatch):
 
 def test_precision_follows_the_pipelines_policy():
     assert backend.precision_hint("fp32") == "f32" and backend.precision_hint("bf16") == "bf16"
-    from diss.model import cpu_supports_bf16
+    from diss.runtime import cpu_supports_bf16
 
     assert backend.precision_hint("auto") == ("bf16" if cpu_supports_bf16() else "f32")
 

@@ -70,7 +70,7 @@ def test_generate_folders_matched_by_stem(capsys, model, files):
 def test_batched_folders_equal_one_by_one_and_skip_bad_files(capsys, model, files, monkeypatch):
     # fp32: in bf16 autocast (CPUs with AVX512-BF16) a batch's numerics differ from one image's by up to ~10 grey
     # levels on this untrained model; the point here is that batching gives each input its own drawing and seeds
-    monkeypatch.setattr("diss.pipeline.autocast_dtype", lambda device, precision: None)
+    monkeypatch.setattr("diss.runtime.Runtime.autocast", property(lambda self: None))
     st = np.full((40, 40, 3), 255, np.uint8)
     st[20:] = (20, 20, 200)
     Image.fromarray(st).save(files / "st" / "b.png")  # b differs from a: the batch holds two different drawings
@@ -268,7 +268,7 @@ def test_num_is_generated_in_batches_of_batch_size(capsys, model, files, calls):
 
 
 def test_the_grid_of_a_batched_num_equals_one_call(capsys, model, files, monkeypatch):
-    monkeypatch.setattr("diss.pipeline.autocast_dtype", lambda device, precision: None)  # fp32 (see above)
+    monkeypatch.setattr("diss.runtime.Runtime.autocast", property(lambda self: None))  # fp32 (see above)
     base = ["generate", "--model", model, "--steps", 2, "--quiet", "--sketch", files / "sk/a.png"]
     base += ["--stroke", files / "st/a.png", "--num", 3]
     assert cli(capsys, *base, "--batch-size", 1, "--out", files / "one_by_one.png")[0] == 0

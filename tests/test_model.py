@@ -32,21 +32,3 @@ def test_config_round_trip_and_validation():
         preset("huge")
     with pytest.raises(DissError, match="divisible by 8"):
         build_unet(PRESETS["small"], 36)
-
-
-def test_a_onednn_isa_cap_without_bf16_switches_bf16_off(monkeypatch):
-    """ONEDNN_MAX_CPU_ISA=AVX2 runs an AVX2 laptop's kernels here: bf16 autocast must not be chosen then."""
-    from diss.model import autocast_dtype, cpu_supports_bf16
-
-    try:
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
-        cpu_supports_bf16.cache_clear()
-        assert not cpu_supports_bf16() and autocast_dtype("cpu") is None
-        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
-        cpu_supports_bf16.cache_clear()
-        native = cpu_supports_bf16()
-        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
-        cpu_supports_bf16.cache_clear()
-        assert cpu_supports_bf16() == native  # a cap that keeps bf16 changes nothing
-    finally:
-        cpu_supports_bf16.cache_clear()

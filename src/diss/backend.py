@@ -31,7 +31,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from diss import __version__
 from diss.defaults import BACKENDS
 from diss.errors import DissError
-from diss.model import autocast_dtype
+from diss.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -149,9 +149,9 @@ def cache_is_valid(folder: Path) -> bool:
 
 
 def precision_hint(precision: str = "auto") -> str:
-    """OpenVINO's inference precision from diss' precision policy (model.autocast_dtype): bf16 where PyTorch would
-    autocast to bf16 on this CPU, else f32 (OpenVINO would otherwise pick bf16 by itself on bf16 CPUs)."""
-    return "bf16" if autocast_dtype("cpu", precision) == torch.bfloat16 else "f32"
+    """OpenVINO's inference precision from diss' precision policy (``runtime.Runtime.autocast``): bf16 where PyTorch
+    would autocast to bf16 on this CPU, else f32 (OpenVINO would otherwise pick bf16 by itself on bf16 CPUs)."""
+    return "bf16" if Runtime(torch.device("cpu"), precision).autocast == torch.bfloat16 else "f32"
 
 
 class OpenVINOUNet:

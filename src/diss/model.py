@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from diffusers import UNet2DModel
@@ -102,34 +99,3 @@ def model_input(x_t: torch.Tensor, sketch: torch.Tensor, stroke: torch.Tensor) -
 
 def count_parameters(model: torch.nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-@functools.cache
-def cpu_supports_bf16() -> bool:
-    """True where the CPU has native bf16 matrix units (AMX or AVX512-BF16), where bf16 autocast pays off, and oneDNN
-    (PyTorch's and OpenVINO's CPU kernels) may use them: ``ONEDNN_MAX_CPU_ISA=AVX2`` runs an AVX2 laptop's kernels,
-    without bf16 units, on any x86 CPU, and so also switches bf16 off here."""
-    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
-    if cap and cap != "ALL" and "BF16" not in cap and "AMX" not in cap and "AVX10" not in cap:
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
-
-
-def autocast_dtype(device: torch.device | str, precision: str = "auto") -> torch.dtype | None:
-    """The autocast dtype for running the U-Net on ``device``: bf16 where the hardware has it ("auto"), or None (fp32).
-
-    ``precision`` is "auto", "fp32" or "bf16" (bf16 is honoured even where it is slow)."""
-    if precision not in ("auto", "fp32", "bf16"):
-        raise DissError(f"precision must be auto, fp32 or bf16, not {precision!r}")
-    kind = torch.device(device).type
-    if precision == "fp32":
-        return None
-    if precision == "bf16":
-        return torch.bfloat16
-    if kind == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
-    return torch.bfloat16 if kind == "cpu" and cpu_supports_bf16() else None

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,8 +33,8 @@ from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
 from diss.folder import check_model_folder, read_json, write_sums
 from diss.guidance import two_condition_guidance
-from diss.model import autocast_dtype
 from diss.realism import combined_reference, lowpass_hook, lowpass_side, paint_mask, x0_lowpass_denoiser
+from diss.runtime import Runtime
 from diss.sampling import sample
 from diss.schedulers import make_sampler
 
@@ -151,17 +150,14 @@ class DiSSPipeline(DiffusionPipeline):
     def to_best_device(self, backend: str = "auto") -> DiSSPipeline:
         """Move to the GPU where there is one, with the U-Net cast to bf16 where the GPU has it (1.2× faster than
         autocast on an H100, half the memory); on a CPU keep fp32 weights (bf16, where the CPU has it, is the
-        backend's: autocast or OpenVINO's bf16). ``DISS_DEVICE=cpu`` (or ``cuda``) overrides the choice. Then pick the
+        backend's: autocast or OpenVINO's bf16; ``runtime.Runtime``). ``DISS_DEVICE=cpu`` (or ``cuda``) overrides the
+        choice. Then pick the
         U-Net's inference ``backend`` (see ``set_backend``; "auto": OpenVINO on a CPU, PyTorch on a GPU)."""
-        wanted = os.environ.get("DISS_DEVICE", "").strip().lower() or ("cuda" if torch.cuda.is_available() else "cpu")
-        if wanted not in ("cpu", "cuda"):
-            raise DissError(f"DISS_DEVICE must be cpu or cuda, not {wanted!r}")
-        if wanted == "cuda" and not torch.cuda.is_available():
-            raise DissError("DISS_DEVICE=cuda, but PyTorch sees no CUDA GPU here; unset it to run on the CPU")
-        if wanted == "cuda":
-            self.to("cuda")
-            if torch.cuda.is_bf16_supported():
-                self.to(dtype=torch.bfloat16)
+        runtime = Runtime.detect()
+        if runtime.device.type != "cpu":
+            self.to(runtime.device)
+            if runtime.sampling_weights_dtype != torch.float32:
+                self.to(dtype=runtime.sampling_weights_dtype)
         return self.set_backend(backend)
 
     def set_backend(self, backend: str = "auto", precision: str = "auto", cache_dir=None) -> DiSSPipeline:
@@ -262,8 +258,8 @@ class DiSSPipeline(DiffusionPipeline):
             raise DissError(f"callback_on_step_end_tensor_inputs may name {allowed}, not {sorted(unknown)}")
 
     def _precision(self, precision: str):
-        """(the network to call, the autocast dtype or None) under the precision policy (``model.autocast_dtype``)."""
-        net, amp = self.net, autocast_dtype(self.unet.device, precision)
+        """(the network to call, the autocast dtype or None) under the precision policy (``runtime.Runtime``)."""
+        net, amp = self.net, Runtime(self.unet.device, precision).autocast
         if net is not self.unet:  # the backend runs the precision policy's choice itself
             net = net.with_precision(precision_hint(precision))
         if self.unet.dtype != torch.float32 or net is not self.unet:  # bf16 weights, or a backend's own precision

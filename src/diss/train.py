@@ -28,22 +28,12 @@ from diss.data.augment import AugmentConfig
 from diss.data.dataset import SketchStrokeDataset
 from diss.diffusion import make_scheduler, q_sample, training_loss
 from diss.errors import DissError
-from diss.model import ModelConfig, build_unet, count_parameters, cpu_supports_bf16, model_input, preset
+from diss.model import ModelConfig, build_unet, count_parameters, model_input, preset
+from diss.runtime import Runtime
 from diss.train_config import STAGES, TrainConfig  # noqa: F401  (also importable from here, as before)
 from diss.two_stage import stage_at, training_conditions
 
 log = logging.getLogger(__name__)
-
-
-def resolve_precision(precision: str, device: str) -> str:
-    """accelerate's mixed_precision value for ``precision`` on ``device`` ("no", "bf16" or "fp16")."""
-    if precision == "fp32":
-        return "no"
-    if precision != "auto":
-        return precision
-    if device == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device == "cpu" and cpu_supports_bf16() else "no"
 
 
 # ---------------------------------------------------------------------------------------------------- data order
@@ -227,13 +217,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
         config.data, augmentation=AugmentConfig() if config.augment else None, seed=config.seed, size=config.size
     )
     config.size = dataset.size
-    device_kind = "cuda" if torch.cuda.is_available() else "cpu"
+    runtime = Runtime.detect(config.precision)  # DISS_DEVICE, else a CUDA GPU, else the CPU
+    device_kind = runtime.device.type
     if device_kind == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-    if config.precision == "fp16" and device_kind == "cpu":
-        raise DissError("--precision fp16 needs a GPU; on a CPU use bf16 (where supported) or fp32")
+    mixed_precision = runtime.mixed_precision  # fp16 on a CPU: one clear error, before anything starts
     log_with = None
     try:
         import tensorboard  # noqa: F401
@@ -247,7 +237,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
         AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(
         cpu=device_kind == "cpu",  # lets a torchrun / accelerate launch on CPUs form a gloo process group
-        mixed_precision=resolve_precision(config.precision, device_kind),
+        mixed_precision=mixed_precision,
         gradient_accumulation_steps=config.grad_accum,
         log_with=log_with,
         project_config=ProjectConfiguration(project_dir=config.out, logging_dir=str(Path(config.out) / "logs")),
