@@ -201,25 +201,13 @@ def preview_samples(unet, scheduler_config, items: list[dict], steps: int, seed:
     return list(from_model(x0))
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_step=None):
-    """Train (or resume) a run; returns the unwrapped U-Net (raw weights) at the end.
-
-    ``on_step(step)`` is called after every optimizer step (tests use it to simulate a crash).
-    """
+def _accelerator(config: TrainConfig):
+    """(accelerate's Accelerator on the runtime's device and precision, its log tracker or None)."""
     from accelerate import Accelerator
     from accelerate.utils import ProjectConfiguration
-    from diffusers.training_utils import EMAModel
-    from tqdm.auto import tqdm
 
-    started = time.perf_counter()
-    config.validate()
-    dataset = SketchStrokeDataset(
-        config.data, augmentation=AugmentConfig() if config.augment else None, seed=config.seed, size=config.size
-    )
-    config.size = dataset.size
     runtime = Runtime.detect(config.precision)  # DISS_DEVICE, else a CUDA GPU, else the CPU
-    device_kind = runtime.device.type
-    if device_kind == "cuda":
+    if runtime.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
@@ -236,237 +224,287 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
 
         AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(
-        cpu=device_kind == "cpu",  # lets a torchrun / accelerate launch on CPUs form a gloo process group
+        cpu=runtime.device.type == "cpu",  # lets a torchrun / accelerate launch on CPUs form a gloo process group
         mixed_precision=mixed_precision,
         gradient_accumulation_steps=config.grad_accum,
         log_with=log_with,
         project_config=ProjectConfiguration(project_dir=config.out, logging_dir=str(Path(config.out) / "logs")),
     )
-    say = accelerator.print
-    config, model_config = _prepare_run_folder(config, resume, accelerator.is_main_process)
-    accelerator.wait_for_everyone()
+    return accelerator, log_with
 
-    torch.manual_seed(config.seed)  # the initial weights, the same in every run and every process of a run
-    unet = build_unet(model_config, config.size)
-    scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
-    # fused AdamW: 2,849 vs 2,766 img/s compiled on an H100 (BENCHMARKS.md [7/8]); no faster on CPUs, so kept to GPUs
-    fused = device_kind == "cuda"
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
-    ema = EMAModel(unet.parameters(), decay=config.ema_decay, foreach=True)
-    start_step, images_seen = 0, 0
 
-    def warn(message: str) -> None:
-        if accelerator.is_main_process:
-            log.warning(message)
+@dataclasses.dataclass
+class _Run:
+    """One training run while it trains: what its steps, checkpoints, previews and logs share."""
 
-    ckpt = load_newest(config.out, warn=warn) if resume else None
-    if resume and ckpt is None and list_checkpoints(config.out):
-        warn("warning: no checkpoint of this run could be loaded; starting again from step 0")
-    if ckpt is not None:
-        try:
-            unet.load_state_dict(ckpt.model)
-            optimizer.load_state_dict(ckpt.optimizer)
-            for group in optimizer.param_groups:  # the checkpoint's kernel choice is its machine's, not this one's
-                group.update(fused=fused, foreach=None)
-            ema.load_state_dict(
-                {
-                    **ckpt.state.get("ema_counters", {}),
-                    "shadow_params": [ckpt.ema[n] for n, _ in unet.named_parameters()],
-                }
-            )
-        except (RuntimeError, KeyError, ValueError) as e:
-            raise DissError(f"the checkpoint of {config.out} does not fit preset {config.preset} ({e})") from None
-        start_step, images_seen = ckpt.step, int(ckpt.state.get("images_seen", 0))
-        say(f"resuming {config.out} at step {start_step}")
-    elif config.init:
-        weights = _load_init(config.init)
-        try:
-            unet.load_state_dict(weights)
-        except RuntimeError as e:
-            raise DissError(f"--init {config.init} does not fit preset {config.preset} ({e})") from None
-        ema = EMAModel(unet.parameters(), decay=config.ema_decay, foreach=True)
-    if start_step >= config.max_steps:
-        say(f"{config.out} is already at step {start_step} (--max-steps {config.max_steps}); nothing to do")
-        return unet
-    if config.channels_last:
-        unet = unet.to(memory_format=torch.channels_last)
-    ema.to(accelerator.device)
-    model, optimizer = accelerator.prepare(unet, optimizer)
-    raw = accelerator.unwrap_model(model)  # before compiling: checkpoints hold the plain module's names
-    if config.compile:
-        model = torch.compile(model)
-    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    config: TrainConfig
+    model_config: ModelConfig
+    accelerator: object
+    unet: torch.nn.Module  # the plain module: checkpoints hold its names
+    optimizer: torch.optim.Optimizer
+    ema: object
+    scheduler: object
+    fused: bool
+    start_step: int = 0
+    images_seen: int = 0
+    preview_items: list = dataclasses.field(default_factory=list)
 
-    world, rank = accelerator.num_processes, accelerator.process_index
-    batches = StepBatches(
-        len(dataset), config.batch_size, world, rank, config.grad_accum, config.seed, start_step, config.max_steps
-    )
-    loader = DataLoader(
-        _EpochIndexed(dataset),
-        batch_sampler=batches,
-        num_workers=config.workers,
-        persistent_workers=config.workers > 0,
-        pin_memory=device_kind == "cuda",
-    )
-    global_batch = batches.global_batch
-    stage2_start = config.stage2_start()
-    if accelerator.is_main_process:
-        say(
-            f"training {config.preset} ({count_parameters(raw) / 1e6:.1f}M params) on {len(dataset)} images at "
-            f"{config.size}px: steps {start_step}→{config.max_steps} (stage 2 from {stage2_start}), global batch "
-            f"{global_batch}, {world} process(es), {accelerator.mixed_precision} precision, {accelerator.device}"
-        )
-    if log_with:
-        accelerator.init_trackers(
-            "diss",
-            config={k: v for k, v in dataclasses.asdict(config).items() if isinstance(v, (int, float, str, bool))},
-        )
-    preview_items = [
-        dataset.item(i, None, augment=False)
-        for i in np.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().astype(int)
-    ]
+    def say(self, text: str) -> None:
+        self.accelerator.print(text)
 
-    def checkpoint(step: int) -> None:
+    def warn(self, text: str) -> None:
+        if self.accelerator.is_main_process:
+            log.warning(text)
+
+    def restore(self, resume: bool) -> None:
+        """The newest checkpoint that loads (``resume``), else the weights of ``--init``, else the seeded start."""
+        from diffusers.training_utils import EMAModel
+
+        config = self.config
+        ckpt = load_newest(config.out, warn=self.warn) if resume else None
+        if resume and ckpt is None and list_checkpoints(config.out):
+            self.warn("warning: no checkpoint of this run could be loaded; starting again from step 0")
+        if ckpt is not None:
+            try:
+                self.unet.load_state_dict(ckpt.model)
+                self.optimizer.load_state_dict(ckpt.optimizer)
+                for group in self.optimizer.param_groups:  # the checkpoint's kernel choice is its machine's
+                    group.update(fused=self.fused, foreach=None)
+                shadow = [ckpt.ema[n] for n, _ in self.unet.named_parameters()]
+                self.ema.load_state_dict({**ckpt.state.get("ema_counters", {}), "shadow_params": shadow})
+            except (RuntimeError, KeyError, ValueError) as e:
+                raise DissError(f"the checkpoint of {config.out} does not fit preset {config.preset} ({e})") from None
+            self.start_step, self.images_seen = ckpt.step, int(ckpt.state.get("images_seen", 0))
+            self.say(f"resuming {config.out} at step {self.start_step}")
+        elif config.init:
+            try:
+                self.unet.load_state_dict(_load_init(config.init))
+            except RuntimeError as e:
+                raise DissError(f"--init {config.init} does not fit preset {config.preset} ({e})") from None
+            self.ema = EMAModel(self.unet.parameters(), decay=config.ema_decay, foreach=True)
+
+    def checkpoint(self, step: int) -> None:
+        accelerator, config = self.accelerator, self.config
         accelerator.wait_for_everyone()
         if accelerator.is_main_process:
-            names = [n for n, _ in raw.named_parameters()]
-            counters = {k: v for k, v in ema.state_dict().items() if k != "shadow_params"}
+            names = [n for n, _ in self.unet.named_parameters()]
+            counters = {k: v for k, v in self.ema.state_dict().items() if k != "shadow_params"}
+            state = {
+                "images_seen": self.images_seen,
+                "ema_counters": counters,
+                "preset": config.preset,
+                "model_config": self.model_config.to_json(),
+            }
+            ema = dict(zip(names, self.ema.shadow_params, strict=True))
             save_checkpoint(
                 config.out,
-                Checkpoint(
-                    step=step,
-                    model=raw.state_dict(),
-                    ema=dict(zip(names, ema.shadow_params, strict=True)),
-                    optimizer=optimizer.state_dict(),
-                    state={
-                        "images_seen": images_seen,
-                        "ema_counters": counters,
-                        "preset": config.preset,
-                        "model_config": model_config.to_json(),
-                    },
-                ),
+                Checkpoint(step=step, model=self.unet.state_dict(), ema=ema, optimizer=self.optimizer.state_dict(),
+                           state=state),
                 keep=config.keep_checkpoints,
-            )
+            )  # fmt: skip
         accelerator.wait_for_everyone()
 
-    def preview(step: int) -> None:
-        if not accelerator.is_main_process:
+    def preview(self, step: int) -> None:
+        """A PNG grid in RUN/previews: photo | sketch | strokes | a sample of the EMA weights, for a few images."""
+        if not self.accelerator.is_main_process:
             return
         from diss.grid import save_grid
 
+        raw, ema, config = self.unet, self.ema, self.config
         ema.store(raw.parameters())
         ema.copy_to(raw.parameters())
         raw.eval()
         samples = preview_samples(
-            raw, scheduler.config, preview_items, config.preview_steps, config.seed, accelerator.device
+            raw, self.scheduler.config, self.preview_items, config.preview_steps, config.seed, self.accelerator.device
         )
         raw.train()
         ema.restore(raw.parameters())
         rows = [
             [from_model(it["image"]), from_model(it["sketch"]), from_model(it["stroke"]), s]
-            for it, s in zip(preview_items, samples, strict=True)
+            for it, s in zip(self.preview_items, samples, strict=True)
         ]
         folder = Path(config.out) / "previews"
         folder.mkdir(exist_ok=True)
         save_grid(folder / f"step-{step:08d}.png", rows, col_labels=["photo", "sketch", "stroke", f"EMA @ {step}"])
 
+    def log(self, record: dict, log_with) -> None:
+        """One record into the tracker (TensorBoard) and RUN/log.jsonl."""
+        if log_with:
+            self.accelerator.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
+        if self.accelerator.is_main_process:
+            with open(Path(self.config.out) / "log.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(record) + "\n")
+
+
+def _setup(config: TrainConfig, model_config: ModelConfig, accelerator, dataset) -> _Run:
+    """The seeded U-Net, its optimizer and EMA, the schedule and the preview images of a run."""
+    from diffusers.training_utils import EMAModel
+
+    torch.manual_seed(config.seed)  # the initial weights, the same in every run and every process of a run
+    unet = build_unet(model_config, config.size)
+    # fused AdamW: 2,849 vs 2,766 img/s compiled on an H100 (BENCHMARKS.md [7/8]); no faster on CPUs, so kept to GPUs
+    fused = accelerator.device.type == "cuda"
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
+    ema = EMAModel(unet.parameters(), decay=config.ema_decay, foreach=True)
+    scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
+    picks = np.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().astype(int)
+    items = [dataset.item(i, None, augment=False) for i in picks]
+    return _Run(config, model_config, accelerator, unet, optimizer, ema, scheduler, fused, preview_items=items)
+
+
+def _micro_step(run: _Run, model, batch: dict, step: int, g, stage2_start: int, memory_format):
+    """One micro-batch: noise and timesteps from ``g``, the stage's conditions, the loss, backward and (when the
+    accumulation is complete) the optimizer step. Returns (loss, its parts)."""
+    accelerator, config, scheduler = run.accelerator, run.config, run.scheduler
+    image, sketch, stroke = (batch[k].to(accelerator.device, memory_format=memory_format, non_blocking=True)
+                             for k in ("image", "sketch", "stroke"))  # fmt: skip
+    noise = torch.randn(image.shape, generator=g, device=g.device).to(accelerator.device)
+    noise = noise.contiguous(memory_format=memory_format)
+    t = torch.randint(0, scheduler.config.num_train_timesteps, (image.shape[0],), generator=g, device=g.device)
+    t = t.to(accelerator.device)
+    sketch, stroke = training_conditions(sketch, stroke, step, stage2_start, config.p_uncond, g)
+    x_t = q_sample(scheduler, image, noise, t)
+    with accelerator.accumulate(model):
+        with accelerator.autocast():
+            out = model(model_input(x_t, sketch, stroke), t).sample
+        loss, parts = training_loss(scheduler, out, image, x_t, t, noise, config.vlb_weight)
+        accelerator.backward(loss)
+        if accelerator.sync_gradients and config.grad_clip > 0:
+            accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
+        for group in run.optimizer.param_groups:
+            group["lr"] = learning_rate(config, step)
+        run.optimizer.step()
+        run.optimizer.zero_grad(set_to_none=True)
+    return loss, parts
+
+
+def _budget_decision(budget: _TimeBudget, step: int, config: TrainConfig, accelerator) -> int | None:
+    """The time budget's new max_steps at ``step`` (or None), the main process's on every process."""
+    due = budget.due(step, config.log_every)
+    new_max = budget.decide(step, config.max_steps) if due else None
+    if due and accelerator.num_processes > 1:  # every process takes the main one's decision
+        from accelerate.utils import broadcast
+
+        mine = torch.tensor([-1 if new_max is None else new_max], device=accelerator.device)
+        new_max = int(broadcast(mine, from_process=0).item())
+        new_max = None if new_max < 0 else new_max
+    return new_max
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_step=None):
+    """Train (or resume) a run; returns the unwrapped U-Net (raw weights) at the end.
+
+    ``on_step(step)`` is called after every optimizer step (tests use it to simulate a crash).
+    """
+    started = time.perf_counter()
+    config.validate()
+    augmentation = AugmentConfig() if config.augment else None
+    dataset = SketchStrokeDataset(config.data, augmentation=augmentation, seed=config.seed, size=config.size)
+    config.size = dataset.size
+    accelerator, log_with = _accelerator(config)
+    config, model_config = _prepare_run_folder(config, resume, accelerator.is_main_process)
+    accelerator.wait_for_everyone()
+    run = _setup(config, model_config, accelerator, dataset)
+    run.restore(resume)
+    if run.start_step >= config.max_steps:
+        run.say(f"{config.out} is already at step {run.start_step} (--max-steps {config.max_steps}); nothing to do")
+        return run.unet
+    if config.channels_last:
+        run.unet = run.unet.to(memory_format=torch.channels_last)
+    run.ema.to(accelerator.device)
+    model, run.optimizer = accelerator.prepare(run.unet, run.optimizer)
+    run.unet = accelerator.unwrap_model(model)  # before compiling: checkpoints hold the plain module's names
+    if config.compile:
+        model = torch.compile(model)
+    world, rank = accelerator.num_processes, accelerator.process_index
+    batches = StepBatches(len(dataset), config.batch_size, world, rank, config.grad_accum, config.seed,
+                          run.start_step, config.max_steps)  # fmt: skip
+    workers = config.workers
+    loader = DataLoader(_EpochIndexed(dataset), batch_sampler=batches, num_workers=workers,
+                        persistent_workers=workers > 0, pin_memory=accelerator.device.type == "cuda")  # fmt: skip
+    if accelerator.is_main_process:
+        run.say(
+            f"training {config.preset} ({count_parameters(run.unet) / 1e6:.1f}M params) on {len(dataset)} images at "
+            f"{config.size}px: steps {run.start_step}→{config.max_steps} (stage 2 from {config.stage2_start()}), "
+            f"global batch {batches.global_batch}, {world} process(es), {accelerator.mixed_precision} precision, "
+            f"{accelerator.device}"
+        )
+    if log_with:
+        plain = {k: v for k, v in dataclasses.asdict(config).items() if isinstance(v, (int, float, str, bool))}
+        accelerator.init_trackers("diss", config=plain)
+    step = _loop(run, model, loader, batches.global_batch, log_with, progress, on_step, started)
+    accelerator.end_training()
+    if accelerator.is_main_process:
+        export_pipeline(config.out, Path(config.out) / "pipeline")
+        run.say(f"done: step {step}, {run.images_seen:,} images seen; model: {Path(config.out) / 'pipeline'}")
+    return run.unet
+
+
+def _loop(run: _Run, model, loader, global_batch: int, log_with, progress: bool, on_step, started: float) -> int:
+    """The optimizer steps from ``run.start_step`` to ``max_steps`` (or the time limit's plan); Ctrl-C or SIGTERM
+    saves the step reached. Returns the last step."""
+    from tqdm.auto import tqdm
+
+    accelerator, config = run.accelerator, run.config
+    memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+    gen_device = accelerator.device if accelerator.device.type == "cuda" else "cpu"
+    stage2_start, start_step = config.stage2_start(), run.start_step
     budget = _TimeBudget(config.time_limit, start_step, started)
-    gen_device = accelerator.device if device_kind == "cuda" else "cpu"
     model.train()
-    bar = tqdm(
-        total=config.max_steps,
-        initial=start_step,
-        desc="train",
-        unit="step",
-        dynamic_ncols=True,
-        disable=not (progress and accelerator.is_local_main_process),
-    )
+    shown = progress and accelerator.is_local_main_process
+    bar = tqdm(total=config.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True,
+               disable=not shown)  # fmt: skip
     step, micro = start_step, 0
     running, running_n = torch.zeros((), device=accelerator.device), 0
-    t_last, imgs_last = time.perf_counter(), images_seen
+    t_last, imgs_last = time.perf_counter(), run.images_seen
     previous_sigterm = _sigterm_as_interrupt()
     try:
         for batch in loader:
-            g = step_generator(config.seed, step, micro, rank, gen_device)
-            image = batch["image"].to(accelerator.device, memory_format=memory_format, non_blocking=True)
-            sketch = batch["sketch"].to(accelerator.device, memory_format=memory_format, non_blocking=True)
-            stroke = batch["stroke"].to(accelerator.device, memory_format=memory_format, non_blocking=True)
-            noise = torch.randn(image.shape, generator=g, device=g.device).to(accelerator.device)
-            noise = noise.contiguous(memory_format=memory_format)
-            t = torch.randint(0, scheduler.config.num_train_timesteps, (image.shape[0],), generator=g, device=g.device)
-            t = t.to(accelerator.device)
-            sketch, stroke = training_conditions(sketch, stroke, step, stage2_start, config.p_uncond, g)
-            x_t = q_sample(scheduler, image, noise, t)
-            with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    out = model(model_input(x_t, sketch, stroke), t).sample
-                loss, parts = training_loss(scheduler, out, image, x_t, t, noise, config.vlb_weight)
-                accelerator.backward(loss)
-                if accelerator.sync_gradients and config.grad_clip > 0:
-                    accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
-                for group in optimizer.param_groups:
-                    group["lr"] = learning_rate(config, step)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+            g = step_generator(config.seed, step, micro, accelerator.process_index, gen_device)
+            loss, parts = _micro_step(run, model, batch, step, g, stage2_start, memory_format)
             running += loss.detach()  # stays on the device: no host sync per step
-            running_n += 1
-            micro += 1
+            running_n, micro = running_n + 1, micro + 1
             if micro < config.grad_accum:
                 continue
             micro = 0
-            ema.step(raw.parameters())
+            run.ema.step(run.unet.parameters())
             step += 1
-            images_seen += global_batch
+            run.images_seen += global_batch
             bar.update(1)
             if step % config.log_every == 0 or step == config.max_steps:
                 mean_loss = accelerator.reduce(running / max(running_n, 1), reduction="mean").item()
                 now = time.perf_counter()
-                rate = (images_seen - imgs_last) / max(now - t_last, 1e-9)
-                t_last, imgs_last, running, running_n = now, images_seen, torch.zeros_like(running), 0
-                bar.set_postfix(loss=f"{mean_loss:.4f}", img_s=f"{rate:.1f}", stage=stage_at(step - 1, stage2_start))
-                record = {
-                    "step": step,
-                    "loss": mean_loss,
-                    "lr": learning_rate(config, step - 1),
-                    "img_per_s": rate,
-                    "stage": stage_at(step - 1, stage2_start),
-                    **{k: float(v) for k, v in parts.items()},
-                }
-                if log_with:
-                    accelerator.log({k: v for k, v in record.items() if k != "step"}, step=step)
-                if accelerator.is_main_process:
-                    with open(Path(config.out) / "log.jsonl", "a", encoding="utf-8") as f:
-                        f.write(json.dumps(record) + "\n")
+                rate = (run.images_seen - imgs_last) / max(now - t_last, 1e-9)
+                t_last, imgs_last, running, running_n = now, run.images_seen, torch.zeros_like(running), 0
+                stage = stage_at(step - 1, stage2_start)
+                bar.set_postfix(loss=f"{mean_loss:.4f}", img_s=f"{rate:.1f}", stage=stage)
+                record = {"step": step, "loss": mean_loss, "lr": learning_rate(config, step - 1), "img_per_s": rate,
+                          "stage": stage, **{k: float(v) for k, v in parts.items()}}  # fmt: skip
+                run.log(record, log_with)
             if step % config.checkpoint_every == 0 or step == config.max_steps:
-                checkpoint(step)
+                run.checkpoint(step)
             if step % config.preview_every == 0 or step == config.max_steps:
-                preview(step)
+                run.preview(step)
                 accelerator.wait_for_everyone()
             if on_step is not None:
                 on_step(step)
             budget.tick(step)
-            new_max = budget.decide(step, config.max_steps) if budget.due(step, config.log_every) else None
-            if budget.due(step, config.log_every) and world > 1:  # every process takes the main one's decision
-                from accelerate.utils import broadcast
-
-                mine = torch.tensor([-1 if new_max is None else new_max], device=accelerator.device)
-                new_max = int(broadcast(mine, from_process=0).item())
-                new_max = None if new_max < 0 else new_max
+            new_max = _budget_decision(budget, step, config, accelerator)
             if new_max is not None and new_max < config.max_steps:
-                _shorten(config, max(new_max, step), accelerator.is_main_process, say)
+                _shorten(config, max(new_max, step), accelerator.is_main_process, run.say)
                 stage2_start = config.stage2_start()
                 bar.total = config.max_steps
                 if step == config.max_steps:
-                    checkpoint(step)
-                    preview(step)
+                    run.checkpoint(step)
+                    run.preview(step)
                     accelerator.wait_for_everyone()
             if step >= config.max_steps:
                 break
     except KeyboardInterrupt:
         bar.close()
         if micro == 0 and step > start_step:
-            checkpoint(step)
-            say(f"interrupted: saved step {step}; run again with --resume to go on")
+            run.checkpoint(step)
+            run.say(f"interrupted: saved step {step}; run again with --resume to go on")
         raise
     finally:
         if previous_sigterm is not None:
@@ -474,11 +512,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
 
             signal.signal(signal.SIGTERM, previous_sigterm)
     bar.close()
-    accelerator.end_training()
-    if accelerator.is_main_process:
-        export_pipeline(config.out, Path(config.out) / "pipeline")
-        say(f"done: step {step}, {images_seen:,} images seen; model: {Path(config.out) / 'pipeline'}")
-    return raw
+    return step
 
 
 def _shorten(config: TrainConfig, max_steps: int, is_main: bool, say) -> None:
