@@ -93,11 +93,8 @@ def test_best_device_is_the_cpu_here_and_a_missing_gpu_is_one_clear_error(pipe, 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.delenv("DISS_DEVICE", raising=False)
     assert pipe.to_best_device().unet.device.type == "cpu" and pipe.unet.dtype == torch.float32
-    monkeypatch.setenv("DISS_DEVICE", "cuda")
+    monkeypatch.setenv("DISS_DEVICE", "cuda")  # the runtime's refusals reach the caller (tests/test_runtime.py)
     with pytest.raises(DissError, match="no CUDA GPU"):
-        pipe.to_best_device()
-    monkeypatch.setenv("DISS_DEVICE", "tpu")
-    with pytest.raises(DissError, match="cpu or cuda"):
         pipe.to_best_device()
 
 
