@@ -14,18 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diss.app import (
-    GUIDE_OPACITY,
-    PREVIEW_SIDE,
-    PREVIEW_STEPS,
-    AppConfig,
-    DissApp,
-    flatten,
-    launch,
-    painted_mask,
-    sketch_guide,
-    stroke_layer,
-)
+from diss.app import PREVIEW_SIDE, PREVIEW_STEPS, AppConfig, DissApp
+from diss.app_layout import launch
+from diss.canvas import GUIDE_OPACITY, flatten, painted_mask, sketch_guide, stroke_layer
 from diss.errors import DissError
 from diss.folder import SHIPPED_MODEL
 
@@ -199,7 +190,7 @@ def test_sketch_guide_and_stroke_layer():
 
 
 def test_images_go_to_the_page_as_files_written_once():
-    from diss.app import ImageFiles
+    from diss.app_layout import ImageFiles
 
     files = ImageFiles()
     image = np.zeros((8, 8, 4), np.uint8)
@@ -533,7 +524,7 @@ def test_server_paths_from_a_client_are_refused(server, client, drawing, tmp_pat
 
 
 def test_a_gallery_pick_takes_only_files_in_the_gradio_cache(tmp_path):
-    from diss.app import in_cache
+    from diss.app_layout import in_cache
 
     cache = tmp_path / "cache"
     (cache / "abc").mkdir(parents=True)

@@ -14,27 +14,32 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import inspect
 import os
 import queue
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no version check or telemetry: the app stays offline
 
 from diss import defaults  # noqa: E402
+from diss.canvas import (  # noqa: E402
+    _on_white,
+    blank_canvas,
+    blank_strokes,
+    canvas_value,
+    flatten,
+    painted_mask,
+    sketch_guide,
+    strokes_value,
+)
 from diss.conventions import to_uint8  # noqa: E402
 from diss.errors import DissError  # noqa: E402
 
-CANVAS = 256  # side of the drawing canvases (px); drawings are resized to the model's side
 REALISM_SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0)
 SAMPLER_CHOICES = list(defaults.SAMPLERS)
-WHITE_LEVEL = 250  # a canvas whose every pixel is at least this is empty
-GUIDE_OPACITY = 0.2  # the sketch's lines under the strokes canvas: 20% ink on white
 # quick preview: DDIM steps after each stroke. A guided step on the shipped 64 px model is one U-Net forward at batch 3:
 # a 2-step preview took 0.29 s (3 steps 0.43 s, 4 steps 0.57 s) on 2 cores of an AVX-512/bf16 EPYC, 0.78 s with the
 # kernels held to AVX2 in fp32 (a laptop without bf16); 1 step is still noise with this schedule, 2 show the picture
@@ -57,115 +62,6 @@ class AppConfig:
     max_images: int = 8
     max_steps: int = 250
     backend: str = defaults.BACKEND  # where the U-Net runs: auto, torch or openvino (DiSSPipeline.to_best_device)
-
-
-# ---------------------------------------------------------------------------------------------------- canvases
-
-
-def blank_canvas() -> dict:
-    """An empty canvas value: white background, no layers."""
-    from PIL import Image
-
-    return {"background": Image.new("RGB", (CANVAS, CANVAS), "white"), "layers": [], "composite": None}
-
-
-def blank_strokes() -> dict:
-    """An empty strokes canvas: white background and one transparent layer, which replaces whatever was painted (a
-    value without layers leaves the page's painted layers in place)."""
-    return {**blank_canvas(), "layers": [np.zeros((CANVAS, CANVAS, 4), np.uint8)]}
-
-
-def canvas_value(image: np.ndarray) -> dict:
-    """A canvas whose background is ``image`` (uploaded or extracted), resized to the canvas."""
-    from PIL import Image
-
-    pil = Image.fromarray(image).convert("RGB").resize((CANVAS, CANVAS), Image.Resampling.LANCZOS)
-    return {"background": pil, "layers": [], "composite": None}
-
-
-def sketch_guide(sketch: np.ndarray | None):
-    """The strokes canvas's background: the sketch's lines at ``GUIDE_OPACITY`` on white (white when there is no
-    sketch), as a CANVAS-sided RGB PIL image. It is only shown: the strokes are read from the layers alone."""
-    from PIL import Image
-
-    if sketch is None:
-        return Image.new("RGB", (CANVAS, CANVAS), "white")
-    ink = 255.0 - np.asarray(Image.fromarray(sketch).convert("L").resize((CANVAS, CANVAS), Image.Resampling.LANCZOS))
-    faint = (255.0 - GUIDE_OPACITY * ink).round().astype(np.uint8)
-    return Image.fromarray(faint).convert("RGB")
-
-
-def stroke_layer(image: np.ndarray) -> np.ndarray:
-    """Strokes (RGB paint on white, any size) → a CANVAS-sided RGBA layer: paint opaque, unpainted white transparent,
-    so that the guide shows through where nothing is painted and the layer composited onto white is the strokes."""
-    from PIL import Image
-
-    rgb = np.asarray(Image.fromarray(_on_white(image)).resize((CANVAS, CANVAS), Image.Resampling.LANCZOS))
-    alpha = np.where((rgb >= WHITE_LEVEL).all(axis=2), 0, 255).astype(np.uint8)
-    return np.dstack([rgb, alpha])
-
-
-def strokes_value(strokes: np.ndarray, sketch: np.ndarray | None) -> dict:
-    """A strokes canvas holding ``strokes`` in its layer over the faint guide of ``sketch``."""
-    return {"background": sketch_guide(sketch), "layers": [stroke_layer(strokes)], "composite": None}
-
-
-def _on_white(rgba: np.ndarray) -> np.ndarray:
-    """(H, W, 3 or 4) → (H, W, 3) uint8, transparency composited onto white."""
-    a = np.asarray(rgba)
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    if a.shape[2] == 4:
-        alpha = a[..., 3:4].astype(np.float32) / 255.0
-        a = (a[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)).round()
-    return a[..., :3].astype(np.uint8)
-
-
-def _over(image: np.ndarray | None, layer) -> np.ndarray | None:
-    """An RGBA ``layer`` composited over ``image`` (RGB; None: white); a layer without alpha (a mode that dropped
-    it: its unpainted pixels read black) or of another size is left out."""
-    layer = np.asarray(layer, np.float32)
-    if layer.ndim != 3 or layer.shape[-1] != 4 or (image is not None and image.shape[:2] != layer.shape[:2]):
-        return image
-    base = np.full((*layer.shape[:2], 3), 255.0) if image is None else image.astype(np.float32)
-    alpha = layer[..., 3:4] / 255.0
-    return (base * (1 - alpha) + layer[..., :3] * alpha).round().astype(np.uint8)
-
-
-def flatten(value, background: bool = True) -> np.ndarray | None:
-    """What a canvas shows, as (H, W, 3) uint8 on white, or None when nothing is drawn or loaded on it.
-
-    The canvas gives ``composite`` once the user has drawn; a value the server has just set has only a background;
-    the built-in Clear empties everything. ``background=False`` (the strokes canvas, whose background is the sketch's
-    guide) takes the paint layers alone, composited onto white: never the background, nor the composite, which shows
-    it."""
-    if not value:
-        return None
-    if background and value.get("composite") is not None:
-        image = _on_white(value["composite"])
-    else:
-        image = None
-        if background and value.get("background") is not None:
-            image = _on_white(value["background"])
-        for layer in value.get("layers") or []:
-            if layer is not None and (image is not None or not background):
-                image = _over(image, layer)
-    if image is None or image.min() >= WHITE_LEVEL:
-        return None
-    return image
-
-
-def painted_mask(value) -> np.ndarray | None:
-    """The mask painted on the editing canvas: (H, W) uint8, 255 where any layer has paint; None when unpainted."""
-    if not value:
-        return None
-    masks = [np.asarray(layer)[..., 3] > 0 for layer in value.get("layers") or [] if np.asarray(layer).shape[-1] == 4]
-    if not masks or not np.any(masks):
-        return None
-    return (np.logical_or.reduce(masks) * 255).astype(np.uint8)
-
-
-# ---------------------------------------------------------------------------------------------------- sampling
 
 
 class _Stopped(Exception):
@@ -559,282 +455,7 @@ class DissApp:
         return canvas_value(self.load_upload(path)), "image loaded: paint the region to regenerate"
 
 
-class ImageFiles:
-    """The images the app sends to canvases and the preview, as PNG files named by their content, each written once
-    (atomically) into a folder of its own. Gradio rewrites its cached file whenever the same image is sent again,
-    and a page still loading that file then gets a truncated one and drops the layer or preview; a file that never
-    changes cannot be read half-written. The folder goes when the process ends."""
-
-    def __init__(self):
-        import tempfile
-
-        self._folder = tempfile.TemporaryDirectory(prefix="diss-app-")  # in the system temp folder: Gradio serves it
-
-    def path(self, image) -> str:
-        """A PIL image or uint8 array → the path of its PNG file."""
-        import hashlib
-        import io
-
-        from PIL import Image
-
-        buffer = io.BytesIO()
-        (image if isinstance(image, Image.Image) else Image.fromarray(np.asarray(image))).save(buffer, format="PNG")
-        data = buffer.getvalue()
-        target = Path(self._folder.name) / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
-        if not target.exists():
-            staging = target.with_name(f".{target.name}.{threading.get_ident()}")
-            staging.write_bytes(data)
-            os.replace(staging, target)
-        return str(target)
-
-    def convert(self, value):
-        """Images in an endpoint's output (alone, in a canvas value or in a tuple of outputs) → file paths."""
-        from PIL import Image
-
-        if isinstance(value, (np.ndarray, Image.Image)):
-            return self.path(value)
-        if isinstance(value, tuple):
-            return tuple(self.convert(v) for v in value)
-        if isinstance(value, dict) and "layers" in value:
-            images = {key: self.convert(value.get(key)) for key in ("background", "composite")}
-            return {**value, **images, "layers": [self.convert(layer) for layer in value.get("layers") or []]}
-        return value
-
-    def wrap(self, fn):
-        """``fn`` (a function or a generator function) with its images sent as files; the same parameters."""
-        if inspect.isgeneratorfunction(fn):
-
-            def run(*args):
-                for out in fn(*args):
-                    yield self.convert(out)
-        else:
-
-            def run(*args):
-                return self.convert(fn(*args))
-
-        run.__signature__ = inspect.signature(fn)
-        run.__doc__ = fn.__doc__
-        return run
-
-
-# ---------------------------------------------------------------------------------------------------- layout
-
-
-def build(app: DissApp):
-    """The Gradio Blocks of the app (not launched)."""
-    import gradio as gr
-
-    c = app.config
-    files = ImageFiles()
-    palette = ["#d7261e", "#f08c1a", "#f2c31b", "#3f8f3a", "#2f6fb5", "#8a4fb0", "#e27bb0", "#6b4a2e", "#ececec"]
-
-    def guarded(fn, n_out: int):
-        """Upload handlers: a refused upload becomes a message in the page, never a traceback."""
-
-        def run(*args):
-            try:
-                return fn(*args)
-            except DissError as e:
-                return (*([gr.update()] * (n_out - 1)), f"error: {e}")
-
-        run.__signature__ = inspect.signature(fn)  # the endpoint's parameter names, for gradio_client
-        return run
-
-    def _canvas(**kw):
-        """A fixed-size drawing canvas without upload or crop tools, sending lossless PNG."""
-        common = dict(type="numpy", sources=(), transforms=(), canvas_size=(CANVAS, CANVAS), fixed_canvas=True)
-        return gr.ImageEditor(**common, format="png", **kw)
-
-    def _upload(label: str, elem_id: str):
-        return gr.File(label=label, file_types=["image"], elem_id=elem_id, height=120)
-
-    with gr.Blocks(title="diss — sketch + strokes → image", analytics_enabled=False) as blocks:
-        gr.Markdown(
-            "## diss — draw a sketch and colour strokes, turn the dials, generate\n"
-            "The strokes canvas shows the sketch faintly, as a guide that is never part of the strokes; the quick "
-            f"preview follows every stroke. {app.backend_note}"
-        )
-        with gr.Row():
-            sketch = _canvas(
-                value=blank_canvas(),
-                label="sketch (black pen)",
-                elem_id="sketch",
-                image_mode="RGB",
-                layers=False,
-                brush=gr.Brush(colors=["#000000"], default_color="#000000", color_mode="fixed", default_size=3),
-                eraser=gr.Eraser(default_size=12),
-            )
-            stroke = _canvas(
-                value=blank_canvas(),
-                label="colour strokes (white = free)",
-                elem_id="stroke",
-                image_mode="RGBA",
-                layers=gr.LayerOptions(layers=["strokes"], allow_additional_layers=False),
-                brush=gr.Brush(colors=palette, default_color=palette[0], color_mode="defaults", default_size=14),
-                eraser=gr.Eraser(default_size=16),
-            )
-            preview = gr.Image(
-                label=f"quick preview ({PREVIEW_STEPS} steps; Generate for the full result)",
-                elem_id="preview",
-                interactive=False,
-                height=CANVAS + 60,
-                buttons=[],
-            )
-        gallery = gr.Gallery(
-            label="results",
-            elem_id="results",
-            columns=6,
-            fit_columns=False,
-            height=260,
-            object_fit="contain",
-            format="png",
-        )
-        with gr.Row():
-            sketch_file = _upload("upload a sketch", "sketch_file")
-            stroke_file = _upload("upload strokes", "stroke_file")
-            photo_file = _upload("upload a photo: extract both", "photo_file")
-        with gr.Row():
-            s_sketch = gr.Slider(0, 5, defaults.SKETCH_GUIDANCE_SCALE, step=0.1, label="sketch scale")
-            s_stroke = gr.Slider(0, 5, defaults.STROKE_GUIDANCE_SCALE, step=0.1, label="stroke scale")
-            realism_on = gr.Checkbox(defaults.REALISM is not None, label="realism on")
-            realism = gr.Slider(0, 1, defaults.REALISM or 1.0, step=0.05, label="realism (0 = follow the colours)")
-        with gr.Row():
-            sampler = gr.Dropdown(SAMPLER_CHOICES, value=defaults.SAMPLER, label="sampler")
-            steps = gr.Slider(1, c.max_steps, defaults.STEPS, step=1, label="steps", elem_id="steps")
-            seed = gr.Number(0, precision=0, label="seed")
-            random_seed = gr.Checkbox(False, label="random seed")
-            num = gr.Slider(1, c.max_images, 2, step=1, label="images")
-        with gr.Row():
-            go = gr.Button("Generate", variant="primary", elem_id="go")
-            sweep = gr.Button("Realism sweep", elem_id="sweep")
-            stop = gr.Button("Stop", variant="stop", elem_id="stop")
-            reset = gr.Button("New drawing", elem_id="reset")
-        status = gr.Textbox(label="status", interactive=False, elem_id="status")
-        with gr.Accordion("Local editing: paint a mask over a photo or a result, regenerate only there", open=False):
-            with gr.Row():
-                edit_canvas = _canvas(
-                    value=None,
-                    label="image + mask (paint the region to regenerate)",
-                    elem_id="edit",
-                    image_mode="RGBA",
-                    layers=gr.LayerOptions(layers=["mask"], allow_additional_layers=False),
-                    brush=gr.Brush(colors=["#ff00ff"], default_color="#ff00ff", color_mode="fixed", default_size=24),
-                    eraser=gr.Eraser(default_size=24),
-                )
-                with gr.Column():
-                    edit_file = _upload("upload a photo to edit", "edit_file")
-                    pick = gr.Button("Edit the selected result", elem_id="pick")
-                    regenerate = gr.Button("Regenerate inside the mask", variant="primary", elem_id="regenerate")
-                    gr.Markdown("The sketch and strokes of the canvases above guide what grows inside the mask.")
-        selected = gr.State(None)
-
-        dials = [s_sketch, s_stroke, realism_on, realism, sampler, steps, seed, random_seed, num]
-        ev_go = go.click(app.generate, [sketch, stroke, *dials], [gallery, status], api_name="generate")
-        ev_sweep = sweep.click(app.sweep, [sketch, stroke, *dials[:-1]], [gallery, status], api_name="sweep")
-        ev_edit = regenerate.click(app.edit, [edit_canvas, sketch, stroke, *dials], [gallery, status], api_name="edit")
-        stop.click(None, None, None, cancels=[ev_go, ev_sweep, ev_edit])
-        reset.click(files.wrap(app.reset), None, [sketch, stroke, status], api_name="reset")
-        sketch_file.upload(
-            files.wrap(guarded(app.upload_sketch, 2)), sketch_file, [sketch, status], api_name="upload_sketch"
-        )
-        stroke_file.upload(
-            files.wrap(guarded(app.upload_stroke, 2)), [stroke_file, sketch], [stroke, status], api_name="upload_stroke"
-        )
-        photo_file.upload(files.wrap(guarded(app.extract, 3)), photo_file, [sketch, stroke, status], api_name="extract")
-        edit_file.upload(
-            files.wrap(guarded(app.upload_edit_image, 2)), edit_file, [edit_canvas, status], api_name="upload_edit"
-        )
-
-        # the sketch's faint guide under the strokes: right away, outside the queue (no model involved)
-        sketch.input(
-            files.wrap(app.guide),
-            [sketch, stroke],
-            stroke,
-            queue=False,
-            trigger_mode="always_last",
-            show_progress="hidden",
-            api_visibility="private",
-        )
-        # the quick preview after each finished stroke or dial change: its own concurrency group, so it never waits
-        # behind Generate; always_last, so strokes in quick succession make one preview with the last drawing; and a
-        # new stroke cancels the preview still running (a generator: it stops at its next step)
-        preview_triggers = [
-            sketch.input,
-            stroke.input,
-            s_sketch.release,
-            s_stroke.release,
-            realism_on.input,
-            realism.release,
-            seed.input,
-        ]
-        ev_preview = gr.on(
-            preview_triggers,
-            files.wrap(app.preview),
-            [sketch, stroke, s_sketch, s_stroke, realism_on, realism, seed],
-            preview,
-            api_name="preview",
-            trigger_mode="always_last",
-            concurrency_id="preview",
-            concurrency_limit=1,
-            show_progress="hidden",
-        )
-        gr.on(preview_triggers, None, None, None, cancels=[ev_preview])
-        blocks.load(app.status_on_load, None, status, queue=False, api_visibility="private")
-
-        def on_select(evt: gr.SelectData):
-            """The selected result's file; the path comes from the page, so only files in Gradio's own cache (where
-            the gallery's results live) are taken: never a server path a client names."""
-            try:
-                path = evt.value["image"]["path"]
-            except (TypeError, KeyError):
-                return None
-            return path if isinstance(path, str) and in_cache(path, blocks.GRADIO_CACHE) else None
-
-        on_select.__annotations__ = {"evt": gr.SelectData}  # a real class: this module's annotations are strings
-        gallery.select(on_select, None, selected, api_name=False)
-
-        def pick_result(path):
-            if not path:
-                return gr.update(), "select a result in the gallery first"
-            try:
-                return files.convert(app.upload_edit_image(path)[0]), "result loaded: paint the region to regenerate"
-            except DissError as e:  # the result left Gradio's cache
-                return gr.update(), f"error: {e}"
-
-        pick.click(pick_result, selected, [edit_canvas, status], api_name=False)
-        blocks.queue(default_concurrency_limit=c.concurrency, max_size=c.max_queue)
-    return blocks
-
-
-def in_cache(path: str, cache: str) -> bool:
-    """Whether ``path`` (after resolving links and ..) is a file inside the folder ``cache``."""
-    try:
-        target = Path(path).resolve(strict=True)
-        return target.is_file() and target.is_relative_to(Path(cache).resolve())
-    except (OSError, RuntimeError, ValueError):
-        return False
-
-
 def _no_change():
     import gradio as gr
 
     return gr.update()
-
-
-def launch(config: AppConfig, block: bool = True):
-    """Build and start the app; returns the Blocks (``block=False`` returns at once, for tests)."""
-    app = DissApp(config)
-    blocks = build(app)
-    hidden_clear = "button[aria-label='Clear canvas'] {display: none !important}"  # our "New drawing" keeps white
-    blocks.launch(
-        server_name=config.host,
-        server_port=config.port,
-        max_file_size=f"{config.max_upload_mb:g}mb",
-        share=False,
-        show_error=False,
-        ssr_mode=False,
-        prevent_thread_lock=not block,
-        quiet=True,  # Gradio's own lines end with "To create a public link, set `share=True`": diss never shares
-        css=hidden_clear,
-    )
-    return blocks

@@ -370,7 +370,8 @@ def cmd_app(args) -> int:
     from diss.errors import require
 
     require("gradio", "app", "diss app")
-    from diss.app import AppConfig, launch
+    from diss.app import AppConfig
+    from diss.app_layout import launch
 
     if not (args.max_upload_mb > 0 and args.timeout > 0):
         raise DissError("--max-upload-mb and --timeout must be positive")
