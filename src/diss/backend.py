@@ -31,6 +31,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from diss import __version__
 from diss.defaults import BACKENDS
 from diss.errors import DissError
+from diss.folder import sha256_file  # the model folder's checksum, the same function
 from diss.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -81,12 +82,6 @@ def cache_key(unet: torch.nn.Module) -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:32]
 
 
-def _sha256(path: Path) -> str:
-    from diss.folder import sha256_file  # the model folder's checksum, the same function
-
-    return sha256_file(path)
-
-
 class _Wrapped(torch.nn.Module):
     """The traced signature: (x (B, 7, S, S), t (B,)) → ε (B, C, S, S)."""
 
@@ -125,7 +120,7 @@ def convert(unet: torch.nn.Module, folder: Path) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         ov.save_model(model, tmp / "unet.xml", compress_to_fp16=False)  # exact: the weights as PyTorch has them
-        sums = {name: _sha256(tmp / name) for name in ("unet.xml", "unet.bin")}
+        sums = {name: sha256_file(tmp / name) for name in ("unet.xml", "unet.bin")}
         manifest = {"format": CACHE_FORMAT, "openvino": openvino_version(), "diss": __version__, "sha256": sums}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
         if folder.exists():
@@ -143,7 +138,7 @@ def cache_is_valid(folder: Path) -> bool:
         if manifest.get("format") != CACHE_FORMAT or manifest.get("openvino") != openvino_version():
             return False
         sums = manifest["sha256"]
-        return all(_sha256(folder / name) == sums[name] for name in ("unet.xml", "unet.bin"))
+        return all(sha256_file(folder / name) == sums[name] for name in ("unet.xml", "unet.bin"))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 

@@ -158,11 +158,10 @@ def _generate(pipe, setting: dict, sketches, strokes, seed: int, batch: int, off
     for start in range(0, len(sketches), batch):
         sk, st = list(sketches[start : start + batch]), list(strokes[start : start + batch])
         generators = seeded(range(seed + offset + start, seed + offset + start + len(sk)))
-        if "sdedit" in setting:
-            images = pipe(None, None, image=st, num_images=len(st), generator=generators, output_type="np", **kw)
-        else:
-            images = pipe(sk, st, num_images=len(sk), generator=generators, output_type="np", **kw)
-        out.append(to_uint8(images.images))
+        sdedit = "sdedit" in setting  # the strokes are the image to start from, no condition is given
+        conditions, extra = ((None, None), {"image": st}) if sdedit else ((sk, st), {})
+        images = pipe(*conditions, num_images=len(sk), generator=generators, output_type="np", **extra, **kw).images
+        out.append(to_uint8(images))
     return np.concatenate(out)
 
 
