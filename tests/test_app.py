@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from diss.app import PREVIEW_SIDE, PREVIEW_STEPS, AppConfig, DissApp
+from diss.app import PREVIEW_SIDE, PREVIEW_STEPS, DissApp
+from diss.app_config import AppConfig
 from diss.app_layout import launch
 from diss.canvas import GUIDE_OPACITY, flatten, painted_mask, sketch_guide, stroke_layer
 from diss.errors import DissError
@@ -480,7 +481,7 @@ def _slow_work(finished):
 def test_stream_stops_the_worker_when_the_page_stops_listening():
     import threading
 
-    from diss.app import stream
+    from diss.app_worker import stream
 
     finished = threading.Event()
     events = stream(_slow_work(finished), timeout_s=60)
@@ -492,7 +493,7 @@ def test_stream_stops_the_worker_when_the_page_stops_listening():
 def test_stream_stops_a_job_past_the_time_limit():
     import threading
 
-    from diss.app import stream
+    from diss.app_worker import stream
 
     finished = threading.Event()
     kinds = [kind for kind, _ in stream(_slow_work(finished), timeout_s=0.3)]

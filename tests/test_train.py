@@ -16,7 +16,8 @@ from diss.checkpoint import list_checkpoints, load_newest
 from diss.cli import main
 from diss.conventions import PHI_VALUE
 from diss.data.cache import PrepareConfig, prepare
-from diss.train import StepBatches, TrainConfig, train
+from diss.train import TrainConfig, train
+from diss.train_schedule import StepBatches
 
 
 @pytest.fixture(scope="module")

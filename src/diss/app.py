@@ -12,19 +12,15 @@ decoded by diss' own safe loader; the server listens on localhost unless told ot
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import os
-import queue
-import threading
-import time
-from dataclasses import dataclass
 
 import numpy as np
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no version check or telemetry: the app stays offline
 
 from diss import defaults  # noqa: E402
+from diss.app_config import AppConfig  # noqa: E402
+from diss.app_worker import ModelLock, Stopped, stream  # noqa: E402
 from diss.canvas import (  # noqa: E402
     _on_white,
     blank_canvas,
@@ -47,68 +43,6 @@ PREVIEW_STEPS = 2
 PREVIEW_SAMPLER = "ddim"  # deterministic: a preview changes only when the drawing or a dial does
 PREVIEW_SIDE = 256  # the preview is upscaled to this side for display
 PREVIEWS_KEPT = 16
-
-
-@dataclass
-class AppConfig:
-    model: str | None = None  # None: the shipped flowers model
-    host: str = "127.0.0.1"
-    port: int = 7860
-    max_upload_mb: float = 10.0
-    max_upload_pixels: int = 16_000_000
-    max_queue: int = 16  # jobs waiting; more are refused with "queue is full"
-    concurrency: int = 1  # jobs sampling at once
-    timeout_s: float = 300.0  # a job still sampling after this is stopped
-    max_images: int = 8
-    max_steps: int = 250
-    backend: str = defaults.BACKEND  # where the U-Net runs: auto, torch or openvino (DiSSPipeline.to_best_device)
-
-
-class _Stopped(Exception):
-    pass
-
-
-def stream(work, timeout_s: float):
-    """Run ``work(step_callback)`` in a worker thread; yield ("step", i) per sampling step, then ("done", result),
-    ("stopped", reason) or ("error", message). Closing the generator (Stop, a closed page) stops the worker at its
-    next step, and so does the time limit."""
-    events: queue.Queue = queue.Queue()
-    stop = threading.Event()
-
-    def callback(_pipe, i, _t, data):
-        if stop.is_set():
-            raise _Stopped
-        events.put(("step", i))
-        return data
-
-    def worker():
-        try:
-            events.put(("done", work(callback)))
-        except _Stopped:
-            events.put(("stopped", "stopped"))
-        except DissError as e:
-            events.put(("error", str(e)))
-        except Exception as e:  # a bug: one line in the page, the app goes on
-            events.put(("error", f"unexpected error: {type(e).__name__}: {e}"))
-
-    context = contextvars.copy_context()  # so that Gradio's progress tracker sees the sampler's tqdm bar
-    threading.Thread(target=context.run, args=(worker,), daemon=True).start()
-    deadline = time.monotonic() + timeout_s
-    try:
-        while True:
-            if time.monotonic() > deadline:
-                stop.set()
-                yield "error", f"stopped: the job ran longer than the app's limit of {timeout_s:g} s"
-                return
-            try:
-                kind, value = events.get(timeout=0.25)
-            except queue.Empty:
-                continue
-            yield kind, value
-            if kind != "step":
-                return
-    finally:
-        stop.set()
 
 
 def _digest(*parts) -> str:
@@ -142,9 +76,7 @@ class DissApp:
         self.config = config
         self.pipe = DiSSPipeline.from_pretrained(resolve_model(config.model)).to_best_device(backend=config.backend)
         self.pipe.set_progress_bar_config(disable=True)  # the page shows the progress
-        self.lock = threading.Lock()  # one sampling job on the model at a time, whatever the queue does
-        self._waiting = 0  # jobs waiting for the lock: a preview gives way to them
-        self._waiting_lock = threading.Lock()
+        self.model_lock = ModelLock()  # one sampling job on the model at a time, whatever the queue does
         self._previews: dict[str, np.ndarray] = {}  # the last PREVIEWS_KEPT previews, by what they were made from
 
     @property
@@ -156,20 +88,9 @@ class DissApp:
         """The status box when the page opens."""
         return f"ready ({self.backend_note})"
 
-    @contextlib.contextmanager
     def _holding_model(self):
         """Hold the model for a Generate, sweep or edit job; a preview running meanwhile stops at its next step."""
-        with self._waiting_lock:
-            self._waiting += 1
-        try:
-            self.lock.acquire()
-        finally:
-            with self._waiting_lock:
-                self._waiting -= 1
-        try:
-            yield
-        finally:
-            self.lock.release()
+        return self.model_lock.hold()
 
     # -- inputs
 
@@ -351,13 +272,13 @@ class DissApp:
             from PIL import Image
 
             def step(pipe, i, t, data):
-                if self._waiting:  # a job is waiting for the model: give way
-                    raise _Stopped
+                if self.model_lock.waiting:  # a job is waiting for the model: give way
+                    raise Stopped
                 return callback(pipe, i, t, data)
 
-            if self._waiting or not self.lock.acquire(blocking=False):
-                return None
-            try:
+            with self.model_lock.hold_if_free() as held:
+                if not held:
+                    return None
                 with torch.inference_mode():
                     out = self.pipe(
                         sketch,
@@ -367,8 +288,6 @@ class DissApp:
                         callback_on_step_end=step,
                         **kw,
                     )
-            finally:
-                self.lock.release()
             side = (PREVIEW_SIDE, PREVIEW_SIDE)
             big = Image.fromarray(to_uint8(out.images)[0]).resize(side, Image.Resampling.LANCZOS)
             return np.asarray(big)

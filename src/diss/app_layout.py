@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from diss import defaults
-from diss.app import PREVIEW_STEPS, SAMPLER_CHOICES, AppConfig, DissApp
+from diss.app import PREVIEW_STEPS, SAMPLER_CHOICES, DissApp
+from diss.app_config import AppConfig
 from diss.canvas import CANVAS, blank_canvas
 from diss.errors import DissError
 

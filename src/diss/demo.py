@@ -8,16 +8,14 @@ each (one has strokes on part of the canvas only: the rest is left to the model)
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 
-from diss import defaults
 from diss.data.images import load_image
+from diss.demo_config import DemoConfig
 from diss.diffusion import seeded
 from diss.errors import DissError
 from diss.folder import EXAMPLES, resolve_model
@@ -26,18 +24,6 @@ from diss.grid import save_grid
 EXAMPLE_NAMES = ("daisy", "poppy", "sunflower", "pink")
 REALISM_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SCALE_VALUES = (0.0, 1.5, 3.0)
-
-
-@dataclass
-class DemoConfig:
-    out: str = "outputs/demo"
-    model: str | None = None  # None: the shipped flowers model
-    steps: int = defaults.STEPS
-    sampler: str = defaults.SAMPLER  # DPM-Solver++ scored worse under realism (BENCHMARKS.md)
-    seeds: int = 4
-    seed: int = 0
-    backend: str = defaults.BACKEND  # one of defaults.BACKENDS
-    verbose: bool = False  # say which backend runs the U-Net and why
 
 
 def load_example(name: str, folder: Path = EXAMPLES) -> tuple[np.ndarray, np.ndarray]:
@@ -75,38 +61,52 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     pipe = load_pipeline(model, backend=config.backend, verbose=config.verbose)
     pipe.set_progress_bar_config(disable=True)  # the demo's own bar counts its batches
     out = output_dir(config.out)  # made only once the model loaded: a failed start leaves nothing behind
-    size = pipe.size
-    n_seeds = config.seeds
     jobs = len(REALISM_VALUES) + len(SCALE_VALUES) + 2 + len(EXAMPLE_NAMES)
     bar = tqdm(total=jobs, desc="demo", unit="batch", disable=not progress)
 
     def generate(sketch, stroke, n: int, seed: int, same_seed: bool = False, **kw) -> list[np.ndarray]:
-        images = to_uint8(pipe(
-            sketch,
-            stroke,
-            num_images=n,
-            num_inference_steps=config.steps,
-            sampler=config.sampler,
-            generator=seeded([seed] * n if same_seed else range(seed, seed + n)),
-            output_type="np",
-            **kw,
-        ).images)
+        images = to_uint8(
+            pipe(
+                sketch,
+                stroke,
+                num_images=n,
+                num_inference_steps=config.steps,
+                sampler=config.sampler,
+                generator=seeded([seed] * n if same_seed else range(seed, seed + n)),
+                output_type="np",
+                **kw,
+            ).images
+        )
         bar.update(1)
         return list(images)
 
-    paths = {}
-    # (a) realism: rows realism 0 → 1 (N from eq. 9), columns seeds; the same seeds in every row
-    sketch, stroke = drawings["daisy"]
+    paths = {
+        "realism": _realism_sweep(generate, drawings["daisy"], config, out / "realism_sweep.png"),
+        "scales": _scales_grid(generate, drawings["poppy"], config, out / "scales_grid.png"),
+        "editing": _local_edit(generate, drawings["daisy"], config, pipe.size, out / "local_editing.png"),
+        "examples": _examples(generate, drawings, config, out / "examples.png"),
+    }
+    bar.close()
+    return paths
+
+
+def _realism_sweep(generate, drawing, config: DemoConfig, path: Path) -> Path:
+    """Rows realism 0 → 1 (N from eq. 9), columns seeds; the same seeds in every row."""
+    sketch, stroke = drawing
+    n_seeds = config.seeds
     rows = [[sketch, stroke] + generate(sketch, stroke, n_seeds, config.seed, realism=r) for r in REALISM_VALUES]
-    paths["realism"] = out / "realism_sweep.png"
     save_grid(
-        paths["realism"],
+        path,
         rows,
         col_labels=["sketch", "strokes"] + [f"seed {config.seed + i}" for i in range(n_seeds)],
         row_labels=[f"realism {r:g}" for r in REALISM_VALUES],
     )
-    # (b) sketch scale (rows) × stroke scale (columns), the same seed in every cell
-    sketch, stroke = drawings["poppy"]
+    return path
+
+
+def _scales_grid(generate, drawing, config: DemoConfig, path: Path) -> Path:
+    """Sketch scale (rows) × stroke scale (columns), the same seed in every cell."""
+    sketch, stroke = drawing
     n = len(SCALE_VALUES)
     rows = []
     for s_sk in SCALE_VALUES:
@@ -121,37 +121,32 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
             realism=None,
         )
         rows.append([sketch, stroke] + images)
-    paths["scales"] = out / "scales_grid.png"
     save_grid(
-        paths["scales"],
+        path,
         rows,
         col_labels=["sketch", "strokes"] + [f"stroke scale {s:g}" for s in SCALE_VALUES],
         row_labels=[f"sketch scale {s:g}" for s in SCALE_VALUES],
     )
-    # (c) local editing: generate a daisy, then repaint only its background, green → blue (white in the mask)
-    sketch, stroke = drawings["daisy"]
+    return path
+
+
+def _local_edit(generate, drawing, config: DemoConfig, size: int, path: Path) -> Path:
+    """Generate a daisy, then repaint only its background, green → blue (white in the mask)."""
+    sketch, stroke = drawing
+    n_seeds = config.seeds
     (original,) = generate(sketch, stroke, 1, config.seed)
     mask, new_stroke = background_edit(stroke, size)
     edited = generate(sketch, new_stroke, n_seeds, config.seed + 100, image=original, mask_image=mask)
-    paths["editing"] = out / "local_editing.png"
     save_grid(
-        paths["editing"],
+        path,
         [[original, mask, new_stroke] + edited],
         col_labels=["image", "mask", "new strokes"] + [f"edited, seed {config.seed + 100 + i}" for i in range(n_seeds)],
     )
-    # (d) every example drawing with two results; "pink" has strokes on part of the canvas only
+    return path
+
+
+def _examples(generate, drawings: dict, config: DemoConfig, path: Path) -> Path:
+    """Every example drawing with two results; "pink" has strokes on part of the canvas only."""
     rows = [[sk, st] + generate(sk, st, 2, config.seed) for sk, st in drawings.values()]
-    paths["examples"] = out / "examples.png"
-    save_grid(paths["examples"], rows, col_labels=["sketch", "strokes", "result", "result"], row_labels=list(drawings))
-    bar.close()
-    return paths
-
-
-def demo_main(args) -> int:
-    config = DemoConfig(
-        out=args.out, model=args.model, steps=args.steps, seed=args.seed, backend=args.backend, verbose=args.verbose
-    )
-    paths = run_demo(config, progress=not args.quiet)
-    for name, path in paths.items():
-        print(f"{name}: {os.fspath(path)}")
-    return 0
+    save_grid(path, rows, col_labels=["sketch", "strokes", "result", "result"], row_labels=list(drawings))
+    return path

@@ -4,26 +4,24 @@ Stage 1 always gives both conditions; stage 2 fine-tunes with each condition ind
 probability ``p_uncond`` (0.3 in the paper), which makes the two-dimensional classifier-free guidance possible
 (``diss.two_stage``).
 Everything random in a step (data order, augmentation, noise, timesteps, condition dropout) is derived from
-(seed, step), so a resumed run sees exactly what an uninterrupted one would.
+(seed, step), so a resumed run sees exactly what an uninterrupted one would (``diss.train_schedule``); a run's
+checkpoints, previews and log are ``diss.train_run``'s.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import logging
-import math
 import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader
 
 from diss import defaults
-from diss.checkpoint import Checkpoint, list_checkpoints, load_newest, save_checkpoint
-from diss.conventions import PHI_VALUE, from_model
+from diss.checkpoint import list_checkpoints, load_newest
+from diss.conventions import PHI_VALUE
 from diss.data.augment import AugmentConfig
 from diss.data.dataset import SketchStrokeDataset
 from diss.diffusion import make_scheduler, q_sample, training_loss
@@ -31,99 +29,9 @@ from diss.errors import DissError
 from diss.model import ModelConfig, build_unet, count_parameters, model_input, preset
 from diss.runtime import Runtime
 from diss.train_config import STAGES, TrainConfig  # noqa: F401  (also importable from here, as before)
+from diss.train_run import Run, setup_run
+from diss.train_schedule import EpochIndexed, StepBatches, TimeBudget, learning_rate, step_generator
 from diss.two_stage import stage_at, training_conditions
-
-log = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------------------------------------------- data order
-
-
-class _EpochIndexed(Dataset):
-    """Virtual index ``epoch * N + i`` → item i of ``dataset`` augmented with the epoch's seed."""
-
-    def __init__(self, dataset: SketchStrokeDataset):
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, v: int):
-        epoch, i = divmod(int(v), len(self.dataset))
-        return self.dataset.item(i, epoch)
-
-
-class StepBatches(Sampler):
-    """Batches of virtual indices for steps ``[start, end)``: a seeded permutation per epoch, the global batch of each
-    step split into ``accum`` micro-batches × ``world`` processes. The order depends only on (seed, global batch)."""
-
-    def __init__(self, n: int, per_device: int, world: int, rank: int, accum: int, seed: int, start: int, end: int):
-        self.n, self.per_device, self.world, self.rank, self.accum = n, per_device, world, rank, accum
-        self.seed, self.start, self.end = seed, start, end
-        self.global_batch = per_device * world * accum
-        self._perm_epoch, self._perm = -1, None
-
-    def _position(self, pos: int) -> int:
-        epoch, k = divmod(pos, self.n)
-        if epoch != self._perm_epoch:
-            self._perm_epoch, self._perm = epoch, np.random.default_rng([self.seed, epoch]).permutation(self.n)
-        return epoch * self.n + int(self._perm[k])
-
-    def __iter__(self):
-        for step in range(self.start, self.end):
-            for micro in range(self.accum):
-                offset = step * self.global_batch + (micro * self.world + self.rank) * self.per_device
-                yield [self._position(offset + j) for j in range(self.per_device)]
-
-    def __len__(self) -> int:
-        return (self.end - self.start) * self.accum
-
-
-def step_generator(seed: int, step: int, micro: int, rank: int, device="cpu") -> torch.Generator:
-    """The generator of one micro-step's noise, timesteps and condition dropout (on ``device``: no host copies)."""
-    seed_value = int(np.random.SeedSequence([seed, step, micro, rank]).generate_state(1)[0])
-    return torch.Generator(device).manual_seed(seed_value)
-
-
-def learning_rate(config: TrainConfig, step: int) -> float:
-    """Linear warm-up, then constant or cosine decay to 10%."""
-    warm = min(1.0, (step + 1) / max(1, config.warmup_steps))
-    if config.lr_schedule == "cosine":
-        progress = min(1.0, step / max(1, config.max_steps))
-        return config.lr * warm * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * progress)))
-    return config.lr * warm
-
-
-class _TimeBudget:
-    """Fits a run into ``--time-limit`` minutes: measures the step rate once the first steps (and any compilation)
-    are done, shortens ``max_steps`` so the run, its checkpoints and the export end in time, and stops at the deadline
-    whatever happens. The shortened plan is written to ``train_config.json`` so a resumed run keeps it."""
-
-    WARM, MEASURE = 10, 50  # steps skipped (compilation, warm-up), steps measured
-
-    def __init__(self, minutes: float | None, start_step: int, started: float):
-        self.deadline = None if minutes is None else started + 60.0 * minutes
-        self.reserve = 0.0 if minutes is None else min(120.0, 15.0 + 0.05 * 60.0 * minutes)  # final save + export
-        self.start_step, self.t_warm = start_step, None
-
-    def tick(self, step: int) -> None:
-        if step == self.start_step + self.WARM:
-            self.t_warm = time.perf_counter()
-
-    def due(self, step: int, every: int) -> bool:
-        """Whether to decide at ``step``: the same steps on every process, so they can agree by a broadcast."""
-        return self.deadline is not None and (step == self.start_step + self.WARM + self.MEASURE or step % every == 0)
-
-    def decide(self, step: int, max_steps: int) -> int | None:
-        """A new, smaller max_steps: the fitted plan at the end of the measuring window, or ``step`` itself once the
-        deadline (less the reserve) has passed; None to go on as planned."""
-        now = time.perf_counter()
-        if now > self.deadline - self.reserve:
-            return step if step < max_steps else None
-        if step == self.start_step + self.WARM + self.MEASURE and self.t_warm is not None:
-            rate = self.MEASURE / max(now - self.t_warm, 1e-9)
-            return step + max(0, int(rate * (self.deadline - self.reserve - now) * 0.97))
-        return None
 
 
 def _sigterm_as_interrupt():
@@ -173,34 +81,6 @@ def _prepare_run_folder(config: TrainConfig, resume: bool, is_main: bool) -> tup
     return config, model_config
 
 
-def _load_init(path: str) -> dict[str, torch.Tensor]:
-    """EMA weights of the newest checkpoint of another run (to fine-tune stage 2 from a stage-1 run)."""
-    ckpt = load_newest(path)
-    if ckpt is None:
-        raise DissError(f"--init {path} holds no complete checkpoint")
-    return ckpt.ema
-
-
-@torch.no_grad()
-def preview_samples(unet, scheduler_config, items: list[dict], steps: int, seed: int, device) -> list[np.ndarray]:
-    """Conditional samples (both conditions) for preview items, with DDIM; uint8 (S, S, 3) each."""
-    from diffusers import DDIMScheduler
-
-    from diss.sampling import sample
-
-    scheduler = DDIMScheduler.from_config(scheduler_config)
-    sketch = torch.stack([it["sketch"] for it in items]).to(device)
-    stroke = torch.stack([it["stroke"] for it in items]).to(device)
-    noise = torch.randn((len(items), 3, *sketch.shape[-2:]), generator=torch.Generator().manual_seed(seed))
-    dtype = next(unet.parameters()).dtype
-
-    def denoiser(x, t):
-        return unet(model_input(x, sketch, stroke).to(dtype), t).sample.float()
-
-    x0 = sample(denoiser, scheduler, noise.to(device), steps)
-    return list(from_model(x0))
-
-
 def _accelerator(config: TrainConfig):
     """(accelerate's Accelerator on the runtime's device and precision, its log tracker or None)."""
     from accelerate import Accelerator
@@ -233,126 +113,7 @@ def _accelerator(config: TrainConfig):
     return accelerator, log_with
 
 
-@dataclasses.dataclass
-class _Run:
-    """One training run while it trains: what its steps, checkpoints, previews and logs share."""
-
-    config: TrainConfig
-    model_config: ModelConfig
-    accelerator: object
-    unet: torch.nn.Module  # the plain module: checkpoints hold its names
-    optimizer: torch.optim.Optimizer
-    ema: object
-    scheduler: object
-    fused: bool
-    start_step: int = 0
-    images_seen: int = 0
-    preview_items: list = dataclasses.field(default_factory=list)
-
-    def say(self, text: str) -> None:
-        self.accelerator.print(text)
-
-    def warn(self, text: str) -> None:
-        if self.accelerator.is_main_process:
-            log.warning(text)
-
-    def restore(self, resume: bool) -> None:
-        """The newest checkpoint that loads (``resume``), else the weights of ``--init``, else the seeded start."""
-        from diffusers.training_utils import EMAModel
-
-        config = self.config
-        ckpt = load_newest(config.out, warn=self.warn) if resume else None
-        if resume and ckpt is None and list_checkpoints(config.out):
-            self.warn("warning: no checkpoint of this run could be loaded; starting again from step 0")
-        if ckpt is not None:
-            try:
-                self.unet.load_state_dict(ckpt.model)
-                self.optimizer.load_state_dict(ckpt.optimizer)
-                for group in self.optimizer.param_groups:  # the checkpoint's kernel choice is its machine's
-                    group.update(fused=self.fused, foreach=None)
-                shadow = [ckpt.ema[n] for n, _ in self.unet.named_parameters()]
-                self.ema.load_state_dict({**ckpt.state.get("ema_counters", {}), "shadow_params": shadow})
-            except (RuntimeError, KeyError, ValueError) as e:
-                raise DissError(f"the checkpoint of {config.out} does not fit preset {config.preset} ({e})") from None
-            self.start_step, self.images_seen = ckpt.step, int(ckpt.state.get("images_seen", 0))
-            self.say(f"resuming {config.out} at step {self.start_step}")
-        elif config.init:
-            try:
-                self.unet.load_state_dict(_load_init(config.init))
-            except RuntimeError as e:
-                raise DissError(f"--init {config.init} does not fit preset {config.preset} ({e})") from None
-            self.ema = EMAModel(self.unet.parameters(), decay=config.ema_decay, foreach=True)
-
-    def checkpoint(self, step: int) -> None:
-        accelerator, config = self.accelerator, self.config
-        accelerator.wait_for_everyone()
-        if accelerator.is_main_process:
-            names = [n for n, _ in self.unet.named_parameters()]
-            counters = {k: v for k, v in self.ema.state_dict().items() if k != "shadow_params"}
-            state = {
-                "images_seen": self.images_seen,
-                "ema_counters": counters,
-                "preset": config.preset,
-                "model_config": self.model_config.to_json(),
-            }
-            ema = dict(zip(names, self.ema.shadow_params, strict=True))
-            save_checkpoint(
-                config.out,
-                Checkpoint(step=step, model=self.unet.state_dict(), ema=ema, optimizer=self.optimizer.state_dict(),
-                           state=state),
-                keep=config.keep_checkpoints,
-            )  # fmt: skip
-        accelerator.wait_for_everyone()
-
-    def preview(self, step: int) -> None:
-        """A PNG grid in RUN/previews: photo | sketch | strokes | a sample of the EMA weights, for a few images."""
-        if not self.accelerator.is_main_process:
-            return
-        from diss.grid import save_grid
-
-        raw, ema, config = self.unet, self.ema, self.config
-        ema.store(raw.parameters())
-        ema.copy_to(raw.parameters())
-        raw.eval()
-        samples = preview_samples(
-            raw, self.scheduler.config, self.preview_items, config.preview_steps, config.seed, self.accelerator.device
-        )
-        raw.train()
-        ema.restore(raw.parameters())
-        rows = [
-            [from_model(it["image"]), from_model(it["sketch"]), from_model(it["stroke"]), s]
-            for it, s in zip(self.preview_items, samples, strict=True)
-        ]
-        folder = Path(config.out) / "previews"
-        folder.mkdir(exist_ok=True)
-        save_grid(folder / f"step-{step:08d}.png", rows, col_labels=["photo", "sketch", "stroke", f"EMA @ {step}"])
-
-    def log(self, record: dict, log_with) -> None:
-        """One record into the tracker (TensorBoard) and RUN/log.jsonl."""
-        if log_with:
-            self.accelerator.log({k: v for k, v in record.items() if k != "step"}, step=record["step"])
-        if self.accelerator.is_main_process:
-            with open(Path(self.config.out) / "log.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
-
-
-def _setup(config: TrainConfig, model_config: ModelConfig, accelerator, dataset) -> _Run:
-    """The seeded U-Net, its optimizer and EMA, the schedule and the preview images of a run."""
-    from diffusers.training_utils import EMAModel
-
-    torch.manual_seed(config.seed)  # the initial weights, the same in every run and every process of a run
-    unet = build_unet(model_config, config.size)
-    # fused AdamW: 2,849 vs 2,766 img/s compiled on an H100 (BENCHMARKS.md [7/8]); no faster on CPUs, so kept to GPUs
-    fused = accelerator.device.type == "cuda"
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
-    ema = EMAModel(unet.parameters(), decay=config.ema_decay, foreach=True)
-    scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
-    picks = np.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().astype(int)
-    items = [dataset.item(i, None, augment=False) for i in picks]
-    return _Run(config, model_config, accelerator, unet, optimizer, ema, scheduler, fused, preview_items=items)
-
-
-def _micro_step(run: _Run, model, batch: dict, step: int, g, stage2_start: int, memory_format):
+def _micro_step(run: Run, model, batch: dict, step: int, g, stage2_start: int, memory_format):
     """One micro-batch: noise and timesteps from ``g``, the stage's conditions, the loss, backward and (when the
     accumulation is complete) the optimizer step. Returns (loss, its parts)."""
     accelerator, config, scheduler = run.accelerator, run.config, run.scheduler
@@ -378,7 +139,7 @@ def _micro_step(run: _Run, model, batch: dict, step: int, g, stage2_start: int, 
     return loss, parts
 
 
-def _budget_decision(budget: _TimeBudget, step: int, config: TrainConfig, accelerator) -> int | None:
+def _budget_decision(budget: TimeBudget, step: int, config: TrainConfig, accelerator) -> int | None:
     """The time budget's new max_steps at ``step`` (or None), the main process's on every process."""
     due = budget.due(step, config.log_every)
     new_max = budget.decide(step, config.max_steps) if due else None
@@ -404,7 +165,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     accelerator, log_with = _accelerator(config)
     config, model_config = _prepare_run_folder(config, resume, accelerator.is_main_process)
     accelerator.wait_for_everyone()
-    run = _setup(config, model_config, accelerator, dataset)
+    run = setup_run(config, model_config, accelerator, dataset)
     run.restore(resume)
     if run.start_step >= config.max_steps:
         run.say(f"{config.out} is already at step {run.start_step} (--max-steps {config.max_steps}); nothing to do")
@@ -420,7 +181,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     batches = StepBatches(len(dataset), config.batch_size, world, rank, config.grad_accum, config.seed,
                           run.start_step, config.max_steps)  # fmt: skip
     workers = config.workers
-    loader = DataLoader(_EpochIndexed(dataset), batch_sampler=batches, num_workers=workers,
+    loader = DataLoader(EpochIndexed(dataset), batch_sampler=batches, num_workers=workers,
                         persistent_workers=workers > 0, pin_memory=accelerator.device.type == "cuda")  # fmt: skip
     if accelerator.is_main_process:
         run.say(
@@ -440,7 +201,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     return run.unet
 
 
-def _loop(run: _Run, model, loader, global_batch: int, log_with, progress: bool, on_step, started: float) -> int:
+def _loop(run: Run, model, loader, global_batch: int, log_with, progress: bool, on_step, started: float) -> int:
     """The optimizer steps from ``run.start_step`` to ``max_steps`` (or the time limit's plan); Ctrl-C or SIGTERM
     saves the step reached. Returns the last step."""
     from tqdm.auto import tqdm
@@ -449,7 +210,7 @@ def _loop(run: _Run, model, loader, global_batch: int, log_with, progress: bool,
     memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
     gen_device = accelerator.device if accelerator.device.type == "cuda" else "cpu"
     stage2_start, start_step = config.stage2_start(), run.start_step
-    budget = _TimeBudget(config.time_limit, start_step, started)
+    budget = TimeBudget(config.time_limit, start_step, started)
     model.train()
     shown = progress and accelerator.is_local_main_process
     bar = tqdm(total=config.max_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True,

@@ -7,21 +7,14 @@ that need the model code import it when they run.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, dataclass, field
+from dataclasses import dataclass
 
 from diss.errors import DissError
+from diss.options import opt
 
 STAGES = ("1", "2", "both")
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-
-
-def opt(default=MISSING, help: str | None = None, kind: str | None = None, **argparse_kwargs):
-    """A config field that is also a command-line flag: its default, its kind ("positive": a whole number ≥ 1,
-    "unit": in [0, 1], "finite": a finite number, "int", or None: text; bools are switches), help and any other
-    argparse keyword (``choices``, ``metavar``, ``flag`` for another flag name) are said here once."""
-    metadata = {"help": help, "kind": kind, **argparse_kwargs}
-    return field(metadata=metadata) if default is MISSING else field(default=default, metadata=metadata)
 
 
 @dataclass

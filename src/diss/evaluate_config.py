@@ -1,0 +1,51 @@
+"""What ``diss evaluate`` measures (``EvalConfig``), decided here once for the evaluation and its command line.
+
+This module imports nothing heavy (no numpy, torch or metrics), so that ``diss --help`` builds the parser at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from diss import defaults
+from diss.options import BACKEND_HELP, COMPILE_HELP, MODEL_HELP, VERBOSE_HELP, opt
+
+STUDIES = ("base", "realism", "scales", "realism_mode", "steps", "sdedit")
+
+
+@dataclass
+class EvalConfig:
+    """What ``diss evaluate`` measures; saved into metrics.json; the fields made with ``opt`` are its flags."""
+
+    data: str = opt(help="held-out photos (2×N are read: N + floor)", metavar="IMAGES_DIR")
+    out: str = opt(metavar="REPORT_DIR")
+    # a shipped model's name or a folder (diss.folder.resolve_model); None: the default
+    model: str | None = opt(None, MODEL_HELP, metavar="NAME|DIR")
+    num: int = opt(64, "photos evaluated (default 64)", "positive")
+    sampler: str = opt(defaults.SAMPLER, choices=defaults.SAMPLERS)
+    steps: int = opt(defaults.STEPS, None, "steps")
+    seed: int = opt(0, None, "int")
+    batch_size: int = opt(16, None, "positive")
+    sketch_scale: float = defaults.SKETCH_GUIDANCE_SCALE
+    stroke_scale: float = defaults.STROKE_GUIDANCE_SCALE
+    # "base" is the guided model alone; the realism study adds the low-pass
+    realism: float | None = opt(None, "realism of the base and steps settings (default off)", "unit")
+    studies: tuple[str, ...] = opt(STUDIES, nargs="+", choices=STUDIES)
+    realism_values: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
+    scale_values: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
+    step_values: tuple[int, ...] = opt((10, 15, 20, 30, 50), "step counts of the steps study (default 10 15 20 30 50; "
+                                       "the reference is DDPM 250)", "positive", nargs="+", metavar="N")  # fmt: skip
+    # "name" (tried at step_values) or "name:20,30" (its own)
+    step_samplers: tuple[str, ...] = opt(("ddim", "dpm++"), "samplers of the steps study, each at --step-values or at "
+                                         "its own counts, e.g. ddim dpm++sde:20,30 ddpm:25,50 (default ddim dpm++; "
+                                         f"names: {', '.join(defaults.SAMPLERS)})", nargs="+",
+                                         metavar="NAME[:N,N]")  # fmt: skip
+    step_reference: tuple[str, int] = ("ddpm", 250)  # the original procedure's sampler: the quality to keep
+    step_tolerance: float = 0.05  # "equal quality": FID at most 5% above the reference's
+    sdedit_t0: tuple[float, ...] = (0.3, 0.5, 0.7)
+    diversity_inputs: int = 8
+    diversity_samples: int = 4
+    compile: bool = opt(False, COMPILE_HELP)  # pays on a GPU
+    backend: str = opt(defaults.BACKEND, BACKEND_HELP, choices=defaults.BACKENDS)
+    verbose: bool = opt(False, VERBOSE_HELP)
+    settings: dict = field(default_factory=dict, repr=False)
