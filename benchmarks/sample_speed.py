@@ -111,6 +111,8 @@ def main() -> None:
     parser.add_argument("--quality", metavar="METRICS_JSON", help="metrics.json of diss evaluate --studies steps")
     parser.add_argument("--also", type=sampler_steps, nargs="*", default=[], metavar="NAME:STEPS",
                         help="more sampler settings to time, e.g. dpm++sde:20")  # fmt: skip
+    parser.add_argument("--upsampler-preset", metavar="NAME", help="time the cascade with an untrained upsampler of "
+                        "this preset where the model has none (the time does not depend on the weights)")  # fmt: skip
     args = parser.parse_args()
     if not 1 <= args.original_steps <= ORIGINAL_STEPS:
         parser.error(f"--original-steps must be 1 to {ORIGINAL_STEPS}")
@@ -123,6 +125,18 @@ def main() -> None:
         pipes["openvino"] = DiSSPipeline.from_pretrained(args.model).set_backend("openvino")
         pipes["openvino"].set_progress_bar_config(disable=True)
         print(f"{pipes['openvino'].backend_note} in {time.perf_counter() - start:.1f} s")
+    if args.upsampler_preset:
+        from diss.upsampler import build_upsampler, make_upsampler_scheduler, upsampler_preset
+
+        for pipe in pipes.values():
+            if pipe.upsampler is None:
+                torch.manual_seed(0)
+                net = (
+                    build_upsampler(upsampler_preset(args.upsampler_preset))
+                    .eval()
+                    .to(memory_format=torch.channels_last)
+                )
+                pipe.register_modules(upsampler=net, upsampler_scheduler=make_upsampler_scheduler())
     print(cpu_description())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; openvino {openvino_version() or 'absent'}; "
           f"precision {precision_hint()}; auto picks {auto}; model {args.model}, {pipes['torch'].size} px")  # fmt: skip
@@ -132,14 +146,32 @@ def main() -> None:
         pipe = pipes[backend]
         return lambda: pipe(sketch, stroke, num_images=n, generator=gens, output_type="np", **kw)
 
-    default = f"{defaults.SAMPLER} {defaults.STEPS}, realism {defaults.REALISM:g}"
+    default = (f"{defaults.SAMPLER} {defaults.STEPS}, realism {defaults.REALISM:g}, guided steps "
+               f"{defaults.GUIDANCE_START:g}–{defaults.GUIDANCE_END:g}")  # fmt: skip
+    base = pipes["torch"].size
     settings: dict[str, tuple] = {}
     for backend in pipes:
-        settings[f"{backend}: defaults ({default}), batch 1"] = (ours(backend, 1), 1)
-        settings[f"{backend}: defaults, batch {args.images}"] = (ours(backend, args.images), args.images)
+        settings[f"{backend}: defaults ({default}), {base} px, batch 1"] = (ours(backend, 1, output_size=base), 1)
+        settings[f"{backend}: defaults, {base} px, batch {args.images}"] = (
+            ours(backend, args.images, output_size=base),
+            args.images,
+        )
+        if (defaults.GUIDANCE_START, defaults.GUIDANCE_END) != (0.0, 1.0):
+            settings[f"{backend}: every step guided, {base} px, batch 1"] = (
+                ours(backend, 1, output_size=base, guidance_start=0.0, guidance_end=1.0),
+                1,
+            )
+        if pipes[backend].upsampler is not None:
+            big = pipes[backend].output_sizes[-1]
+            settings[
+                f"{backend}: defaults, {big} px (cascade, {defaults.UPSAMPLER_STEPS} upsampler steps), batch 1"
+            ] = (
+                ours(backend, 1, output_size=big),
+                1,
+            )
         if preview_steps():
             settings[f"{backend}: app preview ({preview_steps()} steps), batch 1"] = (
-                ours(backend, 1, num_inference_steps=preview_steps()),
+                ours(backend, 1, num_inference_steps=preview_steps(), output_size=base),
                 1,
             )
         extra = {f"{sampler} {steps}": (sampler, steps) for sampler, steps in args.also}

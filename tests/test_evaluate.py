@@ -128,3 +128,26 @@ def test_a_bad_step_sampler_is_one_line_and_writes_nothing(setup, tmp_path, caps
     code = main([*argv, "--step-samplers", "ddim", "ddpm:25,x"])
     err = capsys.readouterr().err
     assert code != 0 and len(err.strip().splitlines()) == 1 and "NAME:STEPS" in err and not out.exists()
+
+
+def test_evaluate_size_256_adds_the_cascade_beside_its_baselines(setup, tmp_path):
+    from diss.upsampler import build_upsampler, make_upsampler_scheduler, upsampler_preset
+
+    torch.manual_seed(0)
+    folder = tmp_path / "cascade"  # a 16 px base and a 4× upsampler: the cascade's images are 64 px
+    DiSSPipeline(unet=build_unet(preset("tiny"), 16), scheduler=make_sampler(),
+                 upsampler=build_upsampler(upsampler_preset("tiny")),
+                 upsampler_scheduler=make_upsampler_scheduler()).save_pretrained(folder)  # fmt: skip
+    m = evaluate(config(setup, tmp_path / "r", model=str(folder), studies=("base",), size=64), progress=False)
+    c = m["cascade"]
+    assert c["size"] == 64 and c["n"] == 4 and set(c["settings"]) == {"cascade", "lanczos", "sr", "sr_lanczos"}
+    assert all(v["fid"] > 0 for v in c["settings"].values()) and c["fid_floor"] > 0
+    low, high = c["cascade_minus_lanczos"]["95"]
+    assert low <= high and c["cascade_minus_lanczos"]["sd"] >= 0
+    assert 0 <= c["sketch_f1"]["cascade"] <= 1 and m["size"] == 16  # the other studies stay at the base's size
+    assert np.load(tmp_path / "r" / "samples" / "cascade_cascade.npy").shape == (4, 64, 64, 3)
+    assert (tmp_path / "r" / "cascade.png").is_file() and "The cascade at 64 px" in (
+        tmp_path / "r" / "report.md"
+    ).read_text()
+    with pytest.raises(DissError, match="--size must be 16 or 64"):
+        evaluate(config(setup, tmp_path / "r2", model=str(folder), studies=("base",), size=32), progress=False)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from diss.conventions import PHI_VALUE
-from diss.guidance import two_condition_guidance
+from diss.guidance import guidance_interval, two_condition_guidance
 from diss.model import build_unet, model_input, preset
 
 
@@ -99,3 +99,36 @@ def test_learned_variance_keeps_the_unconditional_variance():
         out = two_condition_guidance(unet, sk, st, 2.0, 2.0)(x, t)
     assert out.shape == (1, 6, 16, 16)
     assert torch.allclose(out[:, 3:], eps(unet, x, phi(sk.shape), phi(st.shape), t)[:, 3:], atol=1e-5)
+
+
+def test_guidance_interval_picks_the_share_of_steps_like_diffusers():
+    timesteps = list(range(900, -1, -100))  # DDIM 10, leading
+    assert guidance_interval(timesteps, 0.0, 1.0) is None  # every step guided: no predicate at all
+    guided = guidance_interval(timesteps, 0.0, 0.5)
+    assert [t for t in timesteps if guided(torch.tensor(t))] == [900, 800, 700, 600, 500]
+    guided = guidance_interval(timesteps, 0.2, 0.6)
+    assert [t for t in timesteps if guided(torch.tensor(t))] == [700, 600, 500, 400]
+    assert not any(guidance_interval(timesteps, 0.0, 0.0)(torch.tensor(t)) for t in timesteps)
+
+
+def test_outside_the_interval_one_forward_of_the_joint_conditional(setup):
+    unet, x, sk, st, t = setup
+    counting = Counting(unet)
+    with torch.no_grad():
+        out = two_condition_guidance(counting, sk, st, 2.5, 1.5, guided=lambda t: False)(x, t)
+        inside = two_condition_guidance(counting, sk, st, 2.5, 1.5, guided=lambda t: True)(x, t)
+    assert counting.batches == [2, 6]  # a third of the work outside, the three branches inside
+    assert torch.allclose(out, eps(unet, x, sk, st, t), atol=1e-6)
+    assert torch.allclose(inside, two_condition_guidance(unet, sk, st, 2.5, 1.5)(x, t), atol=1e-6)
+
+
+def test_outside_the_interval_a_zero_scale_means_phi_per_sample(setup):
+    unet, x, sk, st, t = setup
+    with torch.no_grad():
+        both_zero = two_condition_guidance(unet, sk, st, 0.0, 0.0, guided=lambda t: False)(x, t)
+        per_sample = two_condition_guidance(unet, sk, st, torch.tensor([0.0, 2.0]), 1.0, guided=lambda t: False)(x, t)
+        no_stroke = two_condition_guidance(unet, sk, None, 1.0, 1.0, guided=lambda t: False)(x, t)
+    assert torch.allclose(both_zero, eps(unet, x, phi(sk.shape), phi(st.shape), t), atol=1e-6)  # (0, 0): unconditional
+    assert torch.allclose(per_sample[0], eps(unet, x, phi(sk.shape), st, t)[0], atol=1e-5)
+    assert torch.allclose(per_sample[1], eps(unet, x, sk, st, t)[1], atol=1e-5)
+    assert torch.allclose(no_stroke, eps(unet, x, sk, phi(st.shape), t), atol=1e-6)

@@ -16,6 +16,7 @@ from diss.checkpoint import list_checkpoints, load_newest
 from diss.cli import main
 from diss.conventions import PHI_VALUE
 from diss.data.cache import PrepareConfig, prepare
+from diss.errors import DissError
 from diss.train import TrainConfig, train
 from diss.train_schedule import StepBatches
 
@@ -254,3 +255,34 @@ def test_bad_input_gives_one_clear_line(cache, tmp_path, capsys):
     code, err = run_cli(capsys, *base, "--data", cache, "--max-steps", "4", "--resume")
     assert code == 0 and "damaged" in err  # falls back to a fresh start with a warning, never a broken checkpoint
     assert Path(tmp_path / "r" / "pipeline" / "diss.json").is_file()
+
+
+def test_upsampler_task_trains_on_crops_resumes_and_exports_a_cascade(cache, tmp_path):
+    from diss.pipeline import DiSSPipeline
+
+    out = tmp_path / "up"
+    cfg = dict(task="upsampler", crop=16, max_steps=8, checkpoint_every=4, preview_every=8, preview_steps=2)
+    train(config(cache, out, **cfg, stage="1"), progress=False)
+    assert (out / "previews" / "step-00000008.png").is_file()  # photo | low (bicubic) | sample, whole 32 px images
+    assert json.loads((out / "model_config.json").read_text())["preset"] == "tiny"
+    code = main(["train", "--data", str(cache), "--out", str(out), "--task", "upsampler", "--preset", "tiny",
+                 "--crop", "8", "--resume", "--max-steps", "9", "--quiet"])  # fmt: skip
+    assert code != 0  # a resume with another crop is refused, in one line
+    pipe = DiSSPipeline.from_pretrained(out / "pipeline")  # the shipped base with this upsampler: a cascade
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.upsampler is not None and pipe.output_sizes == (64, 256)
+    meta = json.loads((out / "pipeline" / "diss.json").read_text())
+    assert meta["upsampler"]["crop"] == 16 and "upsampler/diffusion_pytorch_model.safetensors" in meta["sha256"]
+    sketch = np.full((64, 64), 255, np.uint8)
+    sketch[20:44, 31:33] = 0
+    args = dict(num_inference_steps=2, upsampler_steps=1, generator=torch.Generator().manual_seed(0), output_type="np")
+    big = pipe(sketch, None, **args).images
+    args["generator"] = torch.Generator().manual_seed(0)
+    small = pipe(sketch, None, output_size=64, **args).images
+    assert big.shape == (1, 256, 256, 3) and small.shape == (1, 64, 64, 3)
+    with pytest.raises(DissError, match="output_size must be 64 or 256"):
+        pipe(sketch, None, output_size=128)
+    cfg_path = out / "pipeline" / "upsampler" / "config.json"  # the upsampler's config is checked as the U-Net's is
+    cfg_path.write_text(cfg_path.read_text().replace('"in_channels": 7', '"in_channels": 70'))
+    with pytest.raises(DissError, match="upsampler/config.json: its U-Net takes 70 channels"):
+        DiSSPipeline.from_pretrained(out / "pipeline")

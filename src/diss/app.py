@@ -286,6 +286,7 @@ class DissApp:
                         generator=_seeded([seed]),
                         output_type="np",
                         callback_on_step_end=step,
+                        output_size=self.pipe.size,  # the base alone: a cascade's upsampler waits for Generate
                         **kw,
                     )
             side = (PREVIEW_SIDE, PREVIEW_SIDE)

@@ -28,7 +28,8 @@ class BatchConfig:
     steps: int = defaults.STEPS
     sampler: str = defaults.SAMPLER
     realism_mode: str = defaults.REALISM_MODE
-    dials: dict = field(default_factory=dict)  # sketch_guidance_scale, stroke_guidance_scale, realism
+    size: int | None = None  # the images' side: the base's, or the upsampler's (None: the largest the model gives)
+    dials: dict = field(default_factory=dict)  # the scales, realism, the guided share of the steps (pipeline keywords)
     sweep: tuple[str, list[float]] | None = None  # (a name of SWEEPABLE, its values)
 
     @property
@@ -85,8 +86,9 @@ class Job:
         self.rows: list[list] = []
 
 
-def check_job(job: Job, size: int, say: Callable[[str], None]) -> None:
-    """Decode the job's files once (DissError naming a bad one), at the model's size, and say what they mean when it
+def check_job(job: Job, size: int, say: Callable[[str], None], out_size: int | None = None) -> None:
+    """Decode the job's files once (DissError naming a bad one), the strokes at the model's ``size``, the photo and
+    mask of an edit at the images' ``out_size`` (default ``size``), and say what they mean when it
     may surprise: strokes with no paint (all white, or paint too small for the model's size) are no stroke anywhere,
     so the colours are the model's (realism takes the painted pixels' colours only: it has none to follow); an
     all-black mask leaves the image as it is (no sampling at all); an all-white one regenerates all of it."""
@@ -107,11 +109,14 @@ def check_job(job: Job, size: int, say: Callable[[str], None]) -> None:
             say(f"note: {what}: no stroke anywhere, the colours are left to the model")
         job.stroke = small
     if job.image is not None:
-        job.image = prepare_image(job.image, size)
-        mask = prepare_mask(job.mask, size)
+        out_size = out_size or size
+        job.image = prepare_image(job.image, out_size)
+        mask = prepare_mask(job.mask, out_size)
         if not mask.any():
-            say(f"note: --mask {job.mask} is all black at the model's {size} px: nothing to regenerate, the output is "
-                "the image as it is")
+            say(
+                f"note: --mask {job.mask} is all black at {out_size} px: nothing to regenerate, the output is "
+                "the image as it is"
+            )
             job.unchanged = job.image
         elif mask.all():
             say(f"note: --mask {job.mask} is all white: the whole image is regenerated (the image itself is not used)")
@@ -125,6 +130,10 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
     from diss.conventions import to_uint8
     from diss.diffusion import seeded
 
+    if cfg.size is not None and cfg.size not in pipe.output_sizes:  # before any file is read
+        sizes = " or ".join(map(str, pipe.output_sizes))
+        why = "" if len(pipe.output_sizes) > 1 else " (this model has no upsampler)"
+        raise DissError(f"--size must be {sizes} for this model, not {cfg.size}{why}")
     sweep_name, sweep_values = cfg.sweep if cfg.sweep else (None, [None])
     labels = [f"{sweep_name} {v:g}" for v in sweep_values] if sweep_name else None
     per_group = max(1, cfg.batch_size // cfg.num)  # outputs decoded, generated and written together
@@ -148,6 +157,7 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
             num_images=len(chunk),
             sampler=cfg.sampler,
             realism_mode=cfg.realism_mode,
+            output_size=cfg.size,
             generator=seeded(cfg.seed + k for _, k in chunk),
             output_type="np",
             **kw,
@@ -160,7 +170,7 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
         for name, *inputs in pairs[start : start + per_group]:
             job = Job(name, *inputs)
             try:
-                check_job(job, pipe.size, say)
+                check_job(job, pipe.size, say, cfg.size or pipe.output_sizes[-1])
             except DissError as e:
                 if not many:
                     raise
@@ -183,8 +193,6 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
         bar.n = min(total, (start + per_group) * cells)  # skipped inputs count as done
         bar.refresh()
     return done
-
-
 
 
 def _fill_row(group: list[Job], failed: set, kw: dict, cfg: BatchConfig, call, many: bool, say, bar) -> None:

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run", metavar="RUN")
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
+    p.add_argument("--base", metavar="NAME|DIR", help="an upsampler run: the model it upsamples, exported with it as "
+                   "one cascade folder (default: the run's --base, else flowers)")  # fmt: skip
     p.set_defaults(func=cmd_export)
     return parser
 

@@ -147,6 +147,13 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--realism-mode", default=defaults.REALISM_MODE, choices=defaults.REALISM_MODES)
     p.add_argument("--sampler", default=defaults.SAMPLER, choices=defaults.SAMPLERS)
     p.add_argument("--steps", type=step_count, default=defaults.STEPS, help="sampling steps, 1 to 10,000")
+    p.add_argument("--guidance-start", type=unit_float, default=defaults.GUIDANCE_START, metavar="F",
+                   help="share of the steps after which guidance starts (default %(default)s)")  # fmt: skip
+    p.add_argument("--guidance-end", type=unit_float, default=defaults.GUIDANCE_END, metavar="F",
+                   help="share of the steps after which guidance stops (default %(default)s): the other steps take "
+                   "one U-Net call of the model's conditional instead of three")  # fmt: skip
+    p.add_argument("--size", type=positive_int, metavar="PX", help="side of the images: the model's own (64), or its "
+                   "upsampler's (256) where the model folder has one (the default there)")  # fmt: skip
     p.add_argument("--num", type=positive_int, default=1, help="images per input (a grid when > 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", type=sweep_arg, metavar="NAME=V1,V2", help="e.g. realism=0,0.5,1: a labelled grid")

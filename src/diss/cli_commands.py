@@ -115,11 +115,12 @@ def cmd_train(args) -> int:
 def cmd_export(args) -> int:
     import torch
 
+    from diss.export import export_pipeline
     from diss.outputs import output_file
-    from diss.train import export_pipeline
 
     output_file(Path(args.out) / "model_index.json") if Path(args.out).exists() else output_file(args.out)
-    path = export_pipeline(args.run, args.out, dtype=torch.float16 if args.dtype == "fp16" else torch.float32)
+    dtype = torch.float16 if args.dtype == "fp16" else torch.float32
+    path = export_pipeline(args.run, args.out, dtype=dtype, base=args.base)
     print(f"model: {path}")
     return 0
 
@@ -142,10 +143,13 @@ def _generate(args) -> int:
         steps=args.steps,
         sampler=args.sampler,
         realism_mode=args.realism_mode,
+        size=args.size,
         dials={
             "sketch_guidance_scale": args.sketch_scale,
             "stroke_guidance_scale": args.stroke_scale,
             "realism": args.realism,
+            "guidance_start": args.guidance_start,
+            "guidance_end": args.guidance_end,
         },
         sweep=args.sweep,
     )

@@ -9,6 +9,14 @@ anchors the colours and costs little FID; 0 follows the drawing's colour layout 
 SKETCH_GUIDANCE_SCALE = 1.5
 STROKE_GUIDANCE_SCALE = 1.5
 REALISM = 1.0
+# the share of the steps that are guided (eq. 7's three branches), as diffusers' control_guidance_start/_end: step i of
+# n is guided where start ≤ i/n and (i+1)/n ≤ end; the others take one forward of the model's own conditional
+# ε(c_sk, c_st) (a guidance interval, Kynkäänniemi et al. 2024). Measured at DDIM 10 on N = 249 held-out drawings
+# (BENCHMARKS.md): every step guided FID 89.35, sketch F1 0.864; 0.3–0.8 (5 of 10 steps) 86.99 (paired −3.52…−0.53),
+# F1 0.857; 0–0.5 85.77 but F1 0.832 (late guidance draws the lines); 0.5–1 90.56; none 89.86, F1 0.835. A default
+# image costs 0.70× (1.42 vs 2.04 s under the AVX2 cap)
+GUIDANCE_START = 0.3
+GUIDANCE_END = 0.8
 # where realism swaps the low frequencies: "x0" on the predicted x̂₀ inside the denoiser (every scheduler, multistep
 # solvers too, steps from a consistent history; unpainted regions keep the model's colours), "lowpass" the paper's eq. 8
 # on x_t after each step
@@ -21,6 +29,10 @@ SAMPLERS = ("ddim", "dpm++", "dpm++sde", "ddpm")
 # DDIM's FID is flat from 10 to 30 steps: 120.2 / 120.4 / 119.5 / 122.1 at 10 / 15 / 20 / 30 (N = 100) and 90.8 / 90.9 /
 # 91.4 at 10 / 15 / 20 (N = 249), its sketch F1 and stroke error alike; 10 steps halve the time (BENCHMARKS.md)
 STEPS = 10
+# the cascade's second stage (diss.upsampler), where a model folder has one: DDIM steps (trailing) of the upsampler, and
+# the noise-conditioning augmentation level of the base's image (a timestep of the noise schedule: 50 → σ ≈ 0.17)
+UPSAMPLER_STEPS = 4
+UPSAMPLER_NOISE_LEVEL = 50
 # guidance scales are refused above this: far past any useful value (the paper uses ≤ 5); larger ones only overflow.
 # Here, not in pipeline.py, so that the command line checks its arguments without importing torch
 MAX_GUIDANCE_SCALE = 100.0

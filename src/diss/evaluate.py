@@ -129,7 +129,8 @@ def _generate(pipe, setting: dict, sketches, strokes, seed: int, batch: int, off
         generators = seeded(range(seed + offset + start, seed + offset + start + len(sk)))
         sdedit = "sdedit" in setting  # the strokes are the image to start from, no condition is given
         conditions, extra = ((None, None), {"image": st}) if sdedit else ((sk, st), {})
-        images = pipe(*conditions, num_images=len(sk), generator=generators, output_type="np", **extra, **kw).images
+        images = pipe(*conditions, num_images=len(sk), generator=generators, output_type="np", output_size=pipe.size,
+                      **extra, **kw).images  # fmt: skip
         out.append(to_uint8(images))
     return np.concatenate(out)
 
@@ -213,6 +214,9 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     pipe.set_progress_bar_config(disable=True)  # the settings' bar shows the progress
     if cfg.compile:
         pipe.compile()
+    if cfg.size is not None and cfg.size not in pipe.output_sizes:
+        sizes = " or ".join(map(str, pipe.output_sizes))
+        raise DissError(f"--size must be {sizes} for this model, not {cfg.size}")
     out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind
     real, sketches, strokes, floor = _inputs(cfg, pipe.size)
     real_feats = inception_features(real)
@@ -245,6 +249,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         metrics["equal_quality"] = equal_quality(metrics["settings"], cfg)
     if "sdedit" in cfg.studies:
         metrics["sdedit"] = {k: v for k, v in metrics["settings"].items() if v["study"] == "sdedit"}
+    if cfg.size is not None and cfg.size != pipe.size:
+        from diss.evaluate_cascade import cascade_study
+
+        photos, floor_photos = _load_photos(cfg.data, cfg.num)
+        metrics["cascade"] = cascade_study(pipe, photos, floor_photos, cfg.seed, cfg.batch_size, out, progress)
     tmp = out / ".metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     os.replace(tmp, out / "metrics.json")

@@ -65,12 +65,17 @@ def read_json(path: Path) -> dict:
     return value
 
 
-def check_unet_config(cfg: dict, folder: Path) -> None:
-    """Refuse U-Net configs that are not a DiSS model or would build an absurd network (e.g. a tampered file asking
-    for millions of channels, which would exhaust memory before any weight is read)."""
+#: a cascade folder's second stage (diss.upsampler): its U-Net and its scheduler, optional components of DiSSPipeline
+UPSAMPLER_PARTS = ("upsampler", "upsampler_scheduler")
+
+
+def check_unet_config(cfg: dict, folder: Path, sub: str = "unet") -> None:
+    """Refuse U-Net configs that are not a DiSS model (``sub`` "unet") or upsampler ("upsampler") or would build an
+    absurd network (e.g. a tampered file asking for millions of channels, which would exhaust memory before any
+    weight is read)."""
 
     def bad(why: str):
-        raise DissError(f"{folder / 'unet' / 'config.json'}: {why}; this is not a diss model (re-export it)")
+        raise DissError(f"{folder / sub / 'config.json'}: {why}; this is not a diss model (re-export it)")
 
     def small_int(key: str, lo: int, hi: int) -> int:
         v = cfg.get(key)
@@ -81,9 +86,11 @@ def check_unet_config(cfg: dict, folder: Path) -> None:
     if cfg.get("_class_name") != "UNet2DModel":
         bad(f"_class_name is {cfg.get('_class_name')!r}, not 'UNet2DModel'")
     if cfg.get("in_channels") != 7:
-        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not 7 (image + sketch + strokes)")
-    if cfg.get("out_channels") not in (3, 6):
-        bad(f"out_channels is {cfg.get('out_channels')!r}, not 3 or 6")
+        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not 7 (image + sketch + strokes, or + low image)")
+    if cfg.get("out_channels") not in ((3, 6) if sub == "unet" else (3,)):
+        bad(f"out_channels is {cfg.get('out_channels')!r}")
+    if cfg.get("class_embed_type") not in ((None,) if sub == "unet" else ("timestep",)):
+        bad(f"class_embed_type is {cfg.get('class_embed_type')!r}")
     size = cfg.get("sample_size")
     size = size[0] if isinstance(size, list) and len(size) == 2 and size[0] == size[1] else size
     if isinstance(size, bool) or not isinstance(size, int) or not 8 <= size <= 1024 or size % 8:
@@ -135,15 +142,19 @@ def check_model_folder(folder: Path, variant: str | None = None) -> None:
     refused, never opened), the U-Net config's bounds, the scheduler config as JSON, and the sums of diss.json."""
     if not (folder / "model_index.json").is_file() or not (folder / "unet").is_dir():
         raise DissError(f"{folder} is not a diss model folder (no model_index.json and unet/)")
+    index = read_json(folder / "model_index.json")
+    networks = ["unet"] + [sub for sub in UPSAMPLER_PARTS[:1] if (index.get(sub) or [None])[0] is not None]
     pattern = f"*.{variant}.safetensors" if variant else "*.safetensors"
-    if not list((folder / "unet").glob(pattern)):
-        pickled = [p.name for p in (folder / "unet").iterdir() if p.suffix in PICKLE_SUFFIXES]
-        extra = f" (found {', '.join(pickled)}: pickled weights are never loaded)" if pickled else ""
-        what = f"{variant} variant " if variant else ""
-        raise DissError(f"{folder / 'unet'} holds no {what}.safetensors weights{extra}")
-    read_json(folder / "model_index.json")
-    check_unet_config(read_json(folder / "unet" / "config.json"), folder)
+    for sub in networks:
+        if not (folder / sub).is_dir() or not list((folder / sub).glob(pattern)):
+            pickled = [p.name for p in (folder / sub).glob("*") if p.suffix in PICKLE_SUFFIXES]
+            extra = f" (found {', '.join(pickled)}: pickled weights are never loaded)" if pickled else ""
+            what = f"{variant} variant " if variant else ""
+            raise DissError(f"{folder / sub} holds no {what}.safetensors weights{extra}")
+        check_unet_config(read_json(folder / sub / "config.json"), folder, sub)
     read_json(folder / "scheduler" / "scheduler_config.json")
+    if len(networks) > 1:
+        read_json(folder / "upsampler_scheduler" / "scheduler_config.json")
     verify_checksums(folder)
 
 

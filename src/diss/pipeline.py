@@ -25,18 +25,19 @@ from PIL import Image
 
 from diss import __version__, defaults
 from diss.backend import precision_hint
-from diss.conventions import to_model
-from diss.data.images import resize
-from diss.data.inputs import prepare_image, prepare_mask, prepare_sketch, prepare_stroke, to_rgb_array
+from diss.conditions import as_batch, as_mask, as_scale
+from diss.conventions import phi_like
+from diss.data.inputs import prepare_image, prepare_sketch, prepare_stroke
 from diss.diffusion import randn
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
-from diss.folder import check_model_folder, read_json, write_sums
-from diss.guidance import two_condition_guidance
+from diss.folder import UPSAMPLER_PARTS, check_model_folder, read_json, write_sums
+from diss.guidance import guidance_interval, two_condition_guidance
 from diss.realism import combined_reference, lowpass_hook, lowpass_side, paint_mask, x0_lowpass_denoiser
 from diss.runtime import Runtime
 from diss.sampling import sample
 from diss.schedulers import make_sampler
+from diss.upsampler import FACTOR, cast_level_embedding, make_upsampler_sampler, upsample
 
 MAX_GUIDANCE_SCALE = defaults.MAX_GUIDANCE_SCALE  # re-exported: decided in defaults.py
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -57,30 +58,6 @@ class DiSSPipelineOutput(BaseOutput):
     images: list[Image.Image] | np.ndarray | torch.Tensor
 
 
-def _scale(value, name: str, size: int, n: int):
-    """A guidance scale: a finite number ≥ 0, or a grayscale map (path, PIL, array) → (n, 1, size, size) in [0, max]."""
-    if isinstance(value, (int, float)):
-        return float(value)  # its range was checked by check_inputs
-    if isinstance(value, torch.Tensor) and value.ndim <= 1:
-        if not torch.isfinite(value).all() or (value < 0).any() or (value > MAX_GUIDANCE_SCALE).any():
-            raise DissError(f"{name} must lie in [0, {MAX_GUIDANCE_SCALE:g}]")
-        return value.float()
-    gray = to_rgb_array(value, name).mean(axis=2)  # a spatial map: white = 1, black = 0
-    m = torch.from_numpy(resize(gray.astype(np.float32) / 255.0, size)).float()
-    return m.expand(n, 1, size, size)
-
-
-def _batch(value, prepare, size: int, n: int, what: str, device) -> torch.Tensor | None:
-    """One input for all n images, or a list of n inputs (one per image) → (n, C, S, S) in model range."""
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        if len(value) != n:
-            raise DissError(f"give one {what} for all images or one per image ({n}), not {len(value)}")
-        return torch.stack([to_model(prepare(v, size)) for v in value]).to(device)
-    return to_model(prepare(value, size)).expand(n, -1, -1, -1).to(device)
-
-
 @contextlib.contextmanager
 def _quiet_loading():
     """diffusers' loader without its progress bar and its notes (a model folder loads in a fraction of a second)."""
@@ -99,14 +76,19 @@ def _quiet_loading():
 class DiSSPipeline(DiffusionPipeline):
     """Sketch + colour strokes → images (DiSS). Components: ``unet`` (UNet2DModel, 7 channels in: x_t, sketch,
     strokes) and ``scheduler``, the scheduler that steps (swap it as in any diffusers pipeline, or pass
-    ``sampler=``)."""
+    ``sampler=``); in a cascade folder also ``upsampler`` (UNet2DModel: x_t, the base image enlarged, the sketch;
+    ``diss.upsampler``) and ``upsampler_scheduler``, which take the base's image to ``upsampler_size``."""
 
-    model_cpu_offload_seq = "unet"
+    model_cpu_offload_seq = "unet->upsampler"
+    _optional_components = list(UPSAMPLER_PARTS)
     _callback_tensor_inputs = ["latents"]
 
-    def __init__(self, unet: UNet2DModel, scheduler):
+    def __init__(self, unet: UNet2DModel, scheduler, upsampler: UNet2DModel | None = None, upsampler_scheduler=None):
         super().__init__()
-        self.register_modules(unet=unet, scheduler=scheduler)
+        if upsampler is not None:
+            cast_level_embedding(upsampler)
+        self.register_modules(unet=unet, scheduler=scheduler, upsampler=upsampler,
+                              upsampler_scheduler=upsampler_scheduler)  # fmt: skip
         self.image_processor = VaeImageProcessor(do_resize=False, do_normalize=True)  # [-1, 1] ↔ [0, 1], PIL
         self.diss_meta: dict = {}  # diss.json of the folder it came from (training record), written back on save
         self._interrupt = False
@@ -132,7 +114,9 @@ class DiSSPipeline(DiffusionPipeline):
         pipe.diss_meta = read_json(folder / "diss.json") if (folder / "diss.json").is_file() else {}
         if pipe.diss_meta.get("version", FOLDER_VERSION) < 2 and type(pipe.scheduler) is DDPMScheduler:
             pipe.scheduler = make_sampler(defaults.SAMPLER, pipe.scheduler.config)  # v1 kept the training scheduler
-        pipe.unet.eval().to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
+        for net in (pipe.unet, pipe.upsampler):
+            if net is not None:
+                net.eval().to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
         return pipe
 
     def save_pretrained(self, save_directory, safe_serialization: bool = True, **kwargs) -> None:
@@ -203,8 +187,19 @@ class DiSSPipeline(DiffusionPipeline):
 
     @property
     def size(self) -> int:
+        """The base model's side (the layout, colours and dials are decided at this size)."""
         s = self.unet.config.sample_size
         return int(s if isinstance(s, int) else s[0])
+
+    @property
+    def upsampler_size(self) -> int | None:
+        """The side the cascade gives (the base's × ``upsampler.FACTOR``), None without an upsampler."""
+        return None if self.upsampler is None else self.size * FACTOR
+
+    @property
+    def output_sizes(self) -> tuple[int, ...]:
+        """The sides ``output_size`` may ask for: the base's, and the upsampler's where there is one."""
+        return (self.size,) if self.upsampler is None else (self.size, self.upsampler_size)
 
     @property
     def interrupt(self) -> bool:
@@ -218,7 +213,8 @@ class DiSSPipeline(DiffusionPipeline):
     def check_inputs(
         self, *, num_inference_steps, num_images, realism, realism_mode, image, mask_image, strength, sampler,
         generator, latents, output_type, sketch_guidance_scale, stroke_guidance_scale,
-        callback_on_step_end_tensor_inputs,
+        callback_on_step_end_tensor_inputs, guidance_start=0.0, guidance_end=1.0, output_size=None,
+        upsampler_steps=defaults.UPSAMPLER_STEPS, upsampler_noise_level=defaults.UPSAMPLER_NOISE_LEVEL,
     ) -> None:  # fmt: skip
         """Everything about the arguments that can be checked before any work: one clear line for the first fault."""
         if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int):
@@ -237,6 +233,27 @@ class DiSSPipeline(DiffusionPipeline):
                                                                                 stroke_guidance_scale)):  # fmt: skip
             if isinstance(value, (int, float)) and not 0 <= value <= MAX_GUIDANCE_SCALE:  # also refuses nan
                 raise DissError(f"{name} must be a number in [0, {MAX_GUIDANCE_SCALE:g}], not {value}")
+        for name, value in (("guidance_start", guidance_start), ("guidance_end", guidance_end)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise DissError(f"{name} must be a number in [0, 1], not {value!r}")
+        if guidance_start > guidance_end:
+            raise DissError(f"guidance_start ({guidance_start}) must not be after guidance_end ({guidance_end})")
+        if output_size is not None and output_size not in self.output_sizes:
+            has = " or ".join(map(str, self.output_sizes))
+            why = "" if self.upsampler is not None else " (this model folder holds no upsampler)"
+            raise DissError(f"output_size must be {has}, not {output_size!r}{why}")
+        if (
+            isinstance(upsampler_steps, bool)
+            or not isinstance(upsampler_steps, int)
+            or not 1 <= upsampler_steps <= 1000
+        ):
+            raise DissError(f"upsampler_steps must be a whole number, 1 to 1000, not {upsampler_steps!r}")
+        if (
+            isinstance(upsampler_noise_level, bool)
+            or not isinstance(upsampler_noise_level, int)
+            or not (0 <= upsampler_noise_level < 1000)
+        ):
+            raise DissError(f"upsampler_noise_level must be a whole number in [0, 1000), not {upsampler_noise_level!r}")
         if mask_image is not None and image is None:
             raise DissError("local editing needs the image to edit as well as mask_image")
         if not isinstance(strength, (int, float)) or not 0 < strength <= 1:
@@ -266,6 +283,44 @@ class DiSSPipeline(DiffusionPipeline):
             amp = None
         return net, amp
 
+    def _realism_and_edit(self, denoiser, scheduler, sk, st, realism, realism_mode, realism_k, photo, mask, generator):
+        """Realism (eq. 8–9; on x̂₀ inside the denoiser, or the paper's hook on x_t) and the local edit (on x̂₀, then
+        the final composite): (the denoiser, the hooks after each step)."""
+        hooks = []
+        if realism is not None and st is not None:  # the low frequencies come from the strokes: none, no realism
+            side = lowpass_side(realism, self.size, realism_k)
+            reference, paint = combined_reference(sk, st), paint_mask(st)  # (n, 3, S, S), p (n, 1, S, S)
+            if realism_mode == "lowpass":
+                hooks.append(lowpass_hook(reference, scheduler, side, generator, paint=paint))
+            else:
+                denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side, paint=paint)
+        if mask is not None:
+            denoiser, composite = x0_mask_denoiser(denoiser, photo, mask, scheduler)  # feathered inside the mask
+            hooks.append(composite)
+        return denoiser, hooks
+
+    @torch.no_grad()
+    def upsample(self, x0, sketch=None, image=None, mask_image=None, *, output_size: int | None = None,
+                 steps: int = defaults.UPSAMPLER_STEPS, noise_level: int = defaults.UPSAMPLER_NOISE_LEVEL,
+                 generator=None) -> torch.Tensor:  # fmt: skip
+        """The cascade's second stage alone: images x0 (n, 3, s, s) in model range (the base's, ``output_type=
+        "latent"``, or real ones shrunk) → (n, 3, size, size) in [-1, 1], with the sketch at ``size`` (Φ without one);
+        an edit keeps the photo's pixels outside the mask at ``size``, feathered inside as at the base's size."""
+        if self.upsampler is None:
+            raise DissError("this model folder holds no upsampler")
+        size, n, device = output_size or self.output_sizes[-1], x0.shape[0], self.upsampler.device
+        x0 = x0.to(device, torch.float32)
+        sk = as_batch(sketch, prepare_sketch, size, n, "sketch", device)  # (n, 1, size, size): the user's lines, sharp
+        sk = phi_like(x0[:, :1].expand(-1, -1, size, size)) if sk is None else sk
+        scheduler = make_upsampler_sampler(self.upsampler_scheduler.config)
+        denoise = None
+        if mask_image is not None:
+            m = as_mask(mask_image, size, n, device)
+            if m is not None:
+                photo = as_batch(image, prepare_image, size, n, "image", device)  # (n, 3, size, size)
+                denoise = lambda d: x0_mask_denoiser(d, photo, m, scheduler)  # noqa: E731
+        return upsample(self.upsampler, scheduler, x0, sk, steps, generator, noise_level, self.progress_bar, denoise)
+
     @torch.no_grad()
     def __call__(
         self,
@@ -277,10 +332,15 @@ class DiSSPipeline(DiffusionPipeline):
         realism: float | None = defaults.REALISM,
         realism_mode: str = defaults.REALISM_MODE,
         realism_k: int = 0,
+        guidance_start: float = defaults.GUIDANCE_START,
+        guidance_end: float = defaults.GUIDANCE_END,
         image=None,
         mask_image=None,
         strength: float = 1.0,
         num_inference_steps: int = defaults.STEPS,
+        output_size: int | None = None,
+        upsampler_steps: int = defaults.UPSAMPLER_STEPS,
+        upsampler_noise_level: int = defaults.UPSAMPLER_NOISE_LEVEL,
         num_images: int = 1,
         sampler: str | None = None,
         precision: str = "auto",
@@ -303,43 +363,38 @@ class DiSSPipeline(DiffusionPipeline):
         hardware has bf16 units, else fp32; the sampler's arithmetic stays fp32. ``output_type`` as in diffusers:
         "pil", "np" (B, H, W, 3) and "pt" (B, 3, H, W) in [0, 1], "latent" (B, 3, H, W) in model range [-1, 1].
         ``callback_on_step_end(pipe, i, t, {"latents": x})`` after each step may return {"latents": ...} and set
-        ``pipe._interrupt`` to stop."""
+        ``pipe._interrupt`` to stop. ``output_size``: the side of the images, the base's (``self.size``) or, in a
+        cascade folder, the upsampler's (the default there): ``upsampler_steps`` steps on the base's image, enlarged
+        and noised to ``upsampler_noise_level`` (noise-conditioning augmentation), with the sketch at that size; an
+        edit's pixels outside the mask are then the photo's at that size."""
         self.check_inputs(
             num_inference_steps=num_inference_steps, num_images=num_images, realism=realism, realism_mode=realism_mode,
             image=image, mask_image=mask_image, strength=strength, sampler=sampler, generator=generator,
             latents=latents, output_type=output_type, sketch_guidance_scale=sketch_guidance_scale,
-            stroke_guidance_scale=stroke_guidance_scale,
-            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+            stroke_guidance_scale=stroke_guidance_scale, guidance_start=guidance_start, guidance_end=guidance_end,
+            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, output_size=output_size,
+            upsampler_steps=upsampler_steps, upsampler_noise_level=upsampler_noise_level,
         )  # fmt: skip
         size, n, device = self.size, num_images, self.unet.device
+        output_size = output_size or self.output_sizes[-1]
         self._interrupt = False
         # 1. the conditions and the photo, at the model's size, in model range
-        sk = _batch(sketch, prepare_sketch, size, n, "sketch", device)  # (n, 1, S, S) or None
-        st = _batch(stroke, prepare_stroke, size, n, "stroke", device)  # (n, 3, S, S) or None
-        s_sk = _scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)
-        s_st = _scale(stroke_guidance_scale, "stroke_guidance_scale", size, n)
-        photo = _batch(image, prepare_image, size, n, "image", device)  # (n, 3, S, S) or None
-        mask = None
-        if mask_image is not None:
-            m = _batch(mask_image, lambda v, s: prepare_mask(v, s) * 255.0, size, n, "mask", "cpu").add(1.0).div(2.0)
-            mask = None if bool(m.min() == 1.0) else m.to(device)  # all white: regenerate all, as without a mask
+        sk = as_batch(sketch, prepare_sketch, size, n, "sketch", device)  # (n, 1, S, S) or None
+        st = as_batch(stroke, prepare_stroke, size, n, "stroke", device)  # (n, 3, S, S) or None
+        s_sk = as_scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)
+        s_st = as_scale(stroke_guidance_scale, "stroke_guidance_scale", size, n)
+        photo = as_batch(image, prepare_image, size, n, "image", device)  # (n, 3, S, S) or None
+        mask = None if mask_image is None else as_mask(mask_image, size, n, device)  # (n, 1, S, S) in {0, 1} or None
         # 2. the scheduler that steps: a fresh copy per call (calls may run side by side in the app's threads)
         base = self.scheduler
         scheduler = make_sampler(sampler, base.config) if sampler else type(base).from_config(base.config)
         # 3. the denoiser: 2-D guidance (eq. 7), then realism (eq. 8–9) and the edit on x̂₀
         net, amp = self._precision(precision)
-        denoiser = two_condition_guidance(net, sk, st, s_sk, s_st)
-        hooks = []
-        if realism is not None and st is not None:  # the low frequencies come from the strokes: none, no realism
-            side = lowpass_side(realism, size, realism_k)
-            reference, paint = combined_reference(sk, st), paint_mask(st)  # (n, 3, S, S), p (n, 1, S, S)
-            if realism_mode == "lowpass":
-                hooks.append(lowpass_hook(reference, scheduler, side, generator, paint=paint))
-            else:
-                denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side, paint=paint)
-        if mask is not None:
-            denoiser, composite = x0_mask_denoiser(denoiser, photo, mask, scheduler)  # feathered inside the mask
-            hooks.append(composite)
+        scheduler.set_timesteps(num_inference_steps)
+        guided = guidance_interval(scheduler.timesteps.tolist(), guidance_start, guidance_end)
+        denoiser = two_condition_guidance(net, sk, st, s_sk, s_st, guided)
+        denoiser, hooks = self._realism_and_edit(denoiser, scheduler, sk, st, realism, realism_mode, realism_k,
+                                                 photo, mask, generator)  # fmt: skip
         # 4. the starting noise (one generator per image: sample i of a batch = the same sample alone)
         noise = latents.to(device, torch.float32) if latents is not None else randn((n, 3, size, size), generator,
                                                                                     device)  # fmt: skip
@@ -360,8 +415,11 @@ class DiSSPipeline(DiffusionPipeline):
                 init=photo if strength < 1 else None, strength=strength, on_step_end=on_step_end,
                 interrupted=lambda: self._interrupt,
             )  # fmt: skip
+            if output_size != size and not self._interrupt:  # 6. the cascade's second stage
+                x0 = self.upsample(x0, sketch, image, mask_image, output_size=output_size, steps=upsampler_steps,
+                                   noise_level=upsampler_noise_level, generator=generator)  # fmt: skip
         if not torch.isfinite(x0).all():  # never hand out an image made of NaNs
             raise DissError("sampling diverged (the model produced NaN or infinite values); lower the guidance scales")
-        # 6. postprocess, as diffusers: [-1, 1] → [0, 1] → np / PIL
+        # 7. postprocess, as diffusers: [-1, 1] → [0, 1] → np / PIL
         images = self.image_processor.postprocess(x0.float(), output_type=output_type)
         return DiSSPipelineOutput(images=images) if return_dict else (images,)

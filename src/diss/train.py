@@ -19,19 +19,18 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from diss import defaults
-from diss.checkpoint import list_checkpoints, load_newest
-from diss.conventions import PHI_VALUE
+from diss.checkpoint import list_checkpoints
 from diss.data.augment import AugmentConfig
 from diss.data.dataset import SketchStrokeDataset
-from diss.diffusion import make_scheduler, q_sample, training_loss
+from diss.diffusion import q_sample, training_loss
 from diss.errors import DissError
-from diss.model import ModelConfig, build_unet, count_parameters, model_input, preset
+from diss.model import ModelConfig, count_parameters, model_input
 from diss.runtime import Runtime
 from diss.train_config import STAGES, TrainConfig  # noqa: F401  (also importable from here, as before)
-from diss.train_run import Run, setup_run
+from diss.train_run import Run, model_config_of, setup_run
 from diss.train_schedule import EpochIndexed, StepBatches, TimeBudget, learning_rate, step_generator
 from diss.two_stage import stage_at, training_conditions
+from diss.upsampler import upsampler_loss
 
 
 def _sigterm_as_interrupt():
@@ -61,7 +60,17 @@ def _prepare_run_folder(config: TrainConfig, resume: bool, is_main: bool) -> tup
             old = json.loads(saved.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
             raise DissError(f"{saved} is damaged ({e}); cannot resume this run") from None
-        for key in ("preset", "size", "learned_variance", "beta_schedule", "batch_size", "grad_accum", "seed"):
+        for key in (
+            "task",
+            "preset",
+            "size",
+            "crop",
+            "learned_variance",
+            "beta_schedule",
+            "batch_size",
+            "grad_accum",
+            "seed",
+        ):
             if key in old and old[key] != getattr(config, key) and getattr(config, key) is not None:
                 raise DissError(
                     f"{run} was trained with {key}={old[key]!r}, not {getattr(config, key)!r}; resume with the "
@@ -71,7 +80,7 @@ def _prepare_run_folder(config: TrainConfig, resume: bool, is_main: bool) -> tup
         raise DissError(f"{run} already holds a training run; pass --resume to continue it or choose another --out")
     elif run.exists() and any(p for p in run.iterdir() if not p.name.startswith(".")) and not saved.is_file():
         raise DissError(f"{run} is not empty and holds no diss training run; choose a new or empty folder")
-    model_config = preset(config.preset, config.learned_variance)
+    model_config = model_config_of(config)
     if is_main:
         run.mkdir(parents=True, exist_ok=True)
         tmp = run / ".train_config.json.tmp"
@@ -119,16 +128,21 @@ def _micro_step(run: Run, model, batch: dict, step: int, g, stage2_start: int, m
     accelerator, config, scheduler = run.accelerator, run.config, run.scheduler
     image, sketch, stroke = (batch[k].to(accelerator.device, memory_format=memory_format, non_blocking=True)
                              for k in ("image", "sketch", "stroke"))  # fmt: skip
-    noise = torch.randn(image.shape, generator=g, device=g.device).to(accelerator.device)
-    noise = noise.contiguous(memory_format=memory_format)
-    t = torch.randint(0, scheduler.config.num_train_timesteps, (image.shape[0],), generator=g, device=g.device)
-    t = t.to(accelerator.device)
-    sketch, stroke = training_conditions(sketch, stroke, step, stage2_start, config.p_uncond, g)
-    x_t = q_sample(scheduler, image, noise, t)
     with accelerator.accumulate(model):
-        with accelerator.autocast():
-            out = model(model_input(x_t, sketch, stroke), t).sample
-        loss, parts = training_loss(scheduler, out, image, x_t, t, noise, config.vlb_weight)
+        if config.task == "upsampler":  # random crops, noise-conditioning augmentation, v-prediction
+            with accelerator.autocast():
+                loss = upsampler_loss(model, scheduler, image, sketch, g, config.crop)
+            parts = {}
+        else:
+            noise = torch.randn(image.shape, generator=g, device=g.device).to(accelerator.device)
+            noise = noise.contiguous(memory_format=memory_format)
+            t = torch.randint(0, scheduler.config.num_train_timesteps, (image.shape[0],), generator=g, device=g.device)
+            t = t.to(accelerator.device)
+            sketch, stroke = training_conditions(sketch, stroke, step, stage2_start, config.p_uncond, g)
+            x_t = q_sample(scheduler, image, noise, t)
+            with accelerator.autocast():
+                out = model(model_input(x_t, sketch, stroke), t).sample
+            loss, parts = training_loss(scheduler, out, image, x_t, t, noise, config.vlb_weight)
         accelerator.backward(loss)
         if accelerator.sync_gradients and config.grad_clip > 0:
             accelerator.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -196,6 +210,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     step = _loop(run, model, loader, batches.global_batch, log_with, progress, on_step, started)
     accelerator.end_training()
     if accelerator.is_main_process:
+        from diss.export import export_pipeline
+
         export_pipeline(config.out, Path(config.out) / "pipeline")
         run.say(f"done: step {step}, {run.images_seen:,} images seen; model: {Path(config.out) / 'pipeline'}")
     return run.unet
@@ -291,57 +307,3 @@ def _shorten(config: TrainConfig, max_steps: int, is_main: bool, say) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- export
-
-
-def export_pipeline(run: str | os.PathLike, out: str | os.PathLike, dtype: torch.dtype = torch.float16) -> Path:
-    """EMA weights of the newest checkpoint → a DiSSPipeline folder (model_index.json, unet/, scheduler/, diss.json)."""
-    import shutil
-
-    import diffusers
-
-    from diss.pipeline import DiSSPipeline
-    from diss.schedulers import make_sampler
-
-    run, out = Path(run), Path(out)
-    ckpt = load_newest(run)
-    if ckpt is None:
-        raise DissError(f"{run} holds no complete checkpoint to export")
-    try:
-        train_config = json.loads((run / "train_config.json").read_text(encoding="utf-8"))
-        model_config = ModelConfig.from_json(ckpt.state["model_config"])
-    except (OSError, KeyError, json.JSONDecodeError) as e:
-        raise DissError(f"{run} is not a complete diss training run ({e})") from None
-    unet = build_unet(model_config, int(train_config["size"]))
-    unet.load_state_dict(ckpt.ema)
-    diffusers.utils.logging.set_verbosity_error()  # a note about dtype casting that does not apply to a plain U-Net
-    unet = unet.to(dtype)
-    training = make_scheduler(train_config.get("beta_schedule", "linear"), model_config.learned_variance)
-    scheduler = make_sampler(defaults.SAMPLER, training.config)  # the folder holds the scheduler that steps
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    try:
-        tmp.mkdir(parents=True)
-        pipe = DiSSPipeline(unet=unet, scheduler=scheduler)
-        pipe.diss_meta = {
-            "size": int(train_config["size"]),
-            "phi": PHI_VALUE,
-            "model": model_config.to_json(),
-            "beta_schedule": train_config.get("beta_schedule", "linear"),
-            "training": {
-                "step": ckpt.step,
-                "images_seen": ckpt.state.get("images_seen"),
-                "stage": train_config.get("stage"),
-                "p_uncond": train_config.get("p_uncond"),
-                "stage2_start": TrainConfig(
-                    **{k: v for k, v in train_config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
-                ).stage2_start(),
-            },
-        }
-        pipe.save_pretrained(tmp)  # with diss.json: the record above and the weights' sums, checked on every load
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
-    except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise DissError(f"could not export the model to {out} ({e.strerror or e})") from None
-    return out

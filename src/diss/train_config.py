@@ -15,6 +15,8 @@ from diss.options import opt
 STAGES = ("1", "2", "both")
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+#: what a run trains: the DiSS model (sketch + strokes → 64 px), or the cascade's upsampler (diss.upsampler)
+TASKS = ("base", "upsampler")
 
 
 @dataclass
@@ -23,6 +25,11 @@ class TrainConfig:
 
     data: str = opt(help="cache folder made by diss prepare", metavar="CACHE")
     out: str = opt(help="run folder (checkpoints, previews, logs, model)", metavar="RUN")
+    task: str = opt("base", "base: the DiSS model (default); upsampler: the cascade's 64 → 256 stage, trained on "
+                    "random crops of a --size 256 cache", choices=TASKS)  # fmt: skip
+    crop: int = opt(64, "upsampler: side of the random training crops (default 64)", "positive")
+    base: str | None = opt(None, "upsampler: the model it upsamples, exported with it as one cascade folder (a "
+                           "shipped model's name or a folder; default: flowers)", metavar="NAME|DIR")  # fmt: skip
     preset: str = opt("small", "model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU)")
     size: int | None = opt(None, "image side; must match the cache (default: the cache's)", "positive")
     stage: str = opt("both", "1: both conditions always; 2: condition dropout; both: stage 1 then 2 (default)",
@@ -86,7 +93,14 @@ class TrainConfig:
             raise DissError("--warmup-steps and --workers must be ≥ 0")
         if self.time_limit is not None and not (math.isfinite(self.time_limit) and self.time_limit > 0):
             raise DissError("--time-limit must be a positive number of minutes")
-        preset(self.preset)  # unknown preset → one clear error
+        if self.task not in TASKS:
+            raise DissError(f"--task must be one of {', '.join(TASKS)}, not {self.task!r}")
+        if self.task == "upsampler":
+            from diss.upsampler import upsampler_preset
+
+            upsampler_preset(self.preset)  # unknown preset → one clear error
+        else:
+            preset(self.preset)
 
     def stage2_start(self) -> int:
         """First step (0-based) trained with condition dropout."""

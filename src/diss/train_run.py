@@ -16,10 +16,19 @@ from diss.checkpoint import Checkpoint, list_checkpoints, load_newest, save_chec
 from diss.conventions import from_model
 from diss.diffusion import make_scheduler
 from diss.errors import DissError
-from diss.model import ModelConfig, build_unet, model_input
+from diss.model import ModelConfig, build_unet, model_input, preset
 from diss.train_config import TrainConfig
 
 log = logging.getLogger("diss.train")  # the training's log lines, under the name they always had
+
+
+def model_config_of(config: TrainConfig):
+    """The network's shape for a run: a ``model.ModelConfig`` (task base) or an ``upsampler.UpsamplerConfig``."""
+    if config.task == "upsampler":
+        from diss.upsampler import upsampler_preset
+
+        return upsampler_preset(config.preset)
+    return preset(config.preset, config.learned_variance)
 
 
 def _load_init(path: str) -> dict[str, torch.Tensor]:
@@ -131,18 +140,26 @@ class Run:
         ema.store(raw.parameters())
         ema.copy_to(raw.parameters())
         raw.eval()
-        samples = preview_samples(
-            raw, self.scheduler.config, self.preview_items, config.preview_steps, config.seed, self.accelerator.device
-        )
+        device, items = self.accelerator.device, self.preview_items
+        if config.task == "upsampler":  # whole images: photo | its low-resolution version enlarged | sample
+            from diss.upsampler import preview_upsamples
+
+            lows, samples = preview_upsamples(raw, self.scheduler.config, items, config.preview_steps, config.seed,
+                                              device)  # fmt: skip
+            rows = [[from_model(it["image"]), low, s] for it, low, s in zip(items, lows, samples, strict=True)]
+            labels = ["photo", "low (bicubic)", f"EMA @ {step}"]
+        else:
+            samples = preview_samples(raw, self.scheduler.config, items, config.preview_steps, config.seed, device)
+            rows = [
+                [from_model(it["image"]), from_model(it["sketch"]), from_model(it["stroke"]), s]
+                for it, s in zip(items, samples, strict=True)
+            ]
+            labels = ["photo", "sketch", "stroke", f"EMA @ {step}"]
         raw.train()
         ema.restore(raw.parameters())
-        rows = [
-            [from_model(it["image"]), from_model(it["sketch"]), from_model(it["stroke"]), s]
-            for it, s in zip(self.preview_items, samples, strict=True)
-        ]
         folder = Path(config.out) / "previews"
         folder.mkdir(exist_ok=True)
-        save_grid(folder / f"step-{step:08d}.png", rows, col_labels=["photo", "sketch", "stroke", f"EMA @ {step}"])
+        save_grid(folder / f"step-{step:08d}.png", rows, col_labels=labels)
 
     def log(self, record: dict, log_with) -> None:
         """One record into the tracker (TensorBoard) and RUN/log.jsonl."""
@@ -158,12 +175,17 @@ def setup_run(config: TrainConfig, model_config: ModelConfig, accelerator, datas
     from diffusers.training_utils import EMAModel
 
     torch.manual_seed(config.seed)  # the initial weights, the same in every run and every process of a run
-    unet = build_unet(model_config, config.size)
+    if config.task == "upsampler":
+        from diss.upsampler import build_upsampler, make_upsampler_scheduler
+
+        unet, scheduler = build_upsampler(model_config, config.crop), make_upsampler_scheduler(config.beta_schedule)
+    else:
+        unet = build_unet(model_config, config.size)
+        scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
     # fused AdamW: 2,849 vs 2,766 img/s compiled on an H100 (BENCHMARKS.md [7/8]); no faster on CPUs, so kept to GPUs
     fused = accelerator.device.type == "cuda"
     optimizer = torch.optim.AdamW(unet.parameters(), lr=config.lr, weight_decay=config.weight_decay, fused=fused)
     ema = EMAModel(unet.parameters(), decay=config.ema_decay, foreach=True)
-    scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
     picks = np.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().astype(int)
     items = [dataset.item(i, None, augment=False) for i in picks]
     return Run(config, model_config, accelerator, unet, optimizer, ema, scheduler, fused, preview_items=items)

@@ -1,0 +1,109 @@
+"""``diss export``: the EMA weights of a run's newest checkpoint → a model folder DiSSPipeline.from_pretrained loads
+(an upsampler run's: a cascade folder, the base model with the upsampler added)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from diss import defaults
+from diss.checkpoint import load_newest
+from diss.conventions import PHI_VALUE
+from diss.diffusion import make_scheduler
+from diss.errors import DissError
+from diss.model import ModelConfig, build_unet
+from diss.train_config import TrainConfig
+
+
+def export_pipeline(
+    run: str | os.PathLike, out: str | os.PathLike, dtype: torch.dtype = torch.float16, base: str | None = None
+) -> Path:
+    """EMA weights of the newest checkpoint → a DiSSPipeline folder (model_index.json, unet/, scheduler/, diss.json).
+    An upsampler run's folder is a cascade: ``base`` (a shipped model's name or a folder; default the run's --base,
+    else flowers) with this upsampler added."""
+    import diffusers
+
+    run, out = Path(run), Path(out)
+    ckpt = load_newest(run)
+    if ckpt is None:
+        raise DissError(f"{run} holds no complete checkpoint to export")
+    try:
+        train_config = json.loads((run / "train_config.json").read_text(encoding="utf-8"))
+        model_json = ckpt.state["model_config"]
+    except (OSError, KeyError, json.JSONDecodeError) as e:
+        raise DissError(f"{run} is not a complete diss training run ({e})") from None
+    diffusers.utils.logging.set_verbosity_error()  # a note about dtype casting that does not apply to a plain U-Net
+    record = {
+        "step": ckpt.step,
+        "images_seen": ckpt.state.get("images_seen"),
+        "stage": train_config.get("stage"),
+        "p_uncond": train_config.get("p_uncond"),
+        "stage2_start": TrainConfig(
+            **{k: v for k, v in train_config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
+        ).stage2_start(),
+    }
+    if train_config.get("task", "base") == "upsampler":
+        pipe = _cascade(ckpt, model_json, train_config, record, base)
+    else:
+        pipe = _base_pipeline(ckpt, model_json, train_config, record)
+    pipe.to(dtype=dtype)
+    return _save_folder(pipe, out)
+
+
+def _base_pipeline(ckpt, model_json: dict, train_config: dict, record: dict):
+    from diss.pipeline import DiSSPipeline
+    from diss.schedulers import make_sampler
+
+    model_config = ModelConfig.from_json(model_json)
+    unet = build_unet(model_config, int(train_config["size"]))
+    unet.load_state_dict(ckpt.ema)
+    training = make_scheduler(train_config.get("beta_schedule", "linear"), model_config.learned_variance)
+    scheduler = make_sampler(defaults.SAMPLER, training.config)  # the folder holds the scheduler that steps
+    pipe = DiSSPipeline(unet=unet, scheduler=scheduler)
+    pipe.diss_meta = {
+        "size": int(train_config["size"]),
+        "phi": PHI_VALUE,
+        "model": model_config.to_json(),
+        "beta_schedule": train_config.get("beta_schedule", "linear"),
+        "training": record,
+    }
+    return pipe
+
+
+def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str | None):
+    """The base model folder's pipeline with the run's upsampler (EMA weights) and its training schedule added."""
+    from diss.folder import resolve_model
+    from diss.pipeline import DiSSPipeline
+    from diss.upsampler import UpsamplerConfig, build_upsampler, make_upsampler_scheduler
+
+    config = UpsamplerConfig.from_json(model_json)
+    upsampler = build_upsampler(config, int(train_config.get("crop", 64)))
+    upsampler.load_state_dict(ckpt.ema)
+    pipe = DiSSPipeline.from_pretrained(resolve_model(base or train_config.get("base")))
+    scheduler = make_upsampler_scheduler(train_config.get("beta_schedule", "linear"))  # its training schedule
+    pipe.register_modules(upsampler=upsampler, upsampler_scheduler=scheduler)
+    pipe.diss_meta["upsampler"] = {"model": config.to_json(), "crop": train_config.get("crop"),
+                                   "trained_at": int(train_config["size"]), "training": record}  # fmt: skip
+    return pipe
+
+
+def _save_folder(pipe, out: Path) -> Path:
+    """``pipe.save_pretrained`` into a temporary folder, then renamed to ``out``: never a half-written model."""
+    import shutil
+
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        pipe.save_pretrained(tmp)  # with diss.json: the record and the weights' sums, checked on every load
+        if out.exists():
+            shutil.rmtree(out)
+        os.rename(tmp, out)
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DissError(f"could not export the model to {out} ({e.strerror or e})") from None
+    return out

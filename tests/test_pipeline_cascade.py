@@ -1,0 +1,84 @@
+"""A cascade folder (base + upsampler) on tiny random models: sizes, per-sample noise, edits exact outside the mask."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from diss.conventions import to_uint8
+from diss.errors import DissError
+from diss.model import build_unet, preset
+from diss.pipeline import DiSSPipeline
+from diss.schedulers import make_sampler
+from diss.upsampler import build_upsampler, make_upsampler_scheduler, upsampler_preset
+
+SIZE = 16  # the base's; the cascade gives 4× that
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    torch.manual_seed(0)
+    unet = build_unet(preset("tiny"), SIZE).eval()
+    up = build_upsampler(upsampler_preset("tiny")).eval()
+    folder = tmp_path_factory.mktemp("cascade")
+    DiSSPipeline(unet=unet, scheduler=make_sampler(), upsampler=up,
+                 upsampler_scheduler=make_upsampler_scheduler()).save_pretrained(folder)  # fmt: skip
+    pipe = DiSSPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@pytest.fixture
+def drawing():
+    sketch = np.full((80, 80), 255, np.uint8)
+    sketch[10:70, 40] = 0
+    stroke = np.full((80, 80, 3), 255, np.uint8)
+    stroke[:40] = (200, 40, 40)
+    return sketch, stroke
+
+
+def gens(n, base=0):
+    return [torch.Generator().manual_seed(base + i) for i in range(n)]
+
+
+def run(pipe, *args, **kw):
+    kw = {"num_inference_steps": 2, "upsampler_steps": 2, "output_type": "pt", "precision": "fp32", **kw}
+    return pipe(*args, **kw).images
+
+
+def test_the_cascade_gives_its_size_by_default_and_the_base_alone_on_request(pipe, drawing):
+    assert pipe.output_sizes == (16, 64)
+    big = run(pipe, *drawing, generator=gens(1))
+    small = run(pipe, *drawing, generator=gens(1), output_size=16)
+    assert big.shape == (1, 3, 64, 64) and small.shape == (1, 3, 16, 16)
+    assert torch.equal(small, run(pipe, *drawing, generator=gens(1), output_size=16))  # the base alone, unchanged
+
+
+def test_sample_i_of_a_batch_equals_it_alone_at_the_cascades_size(pipe, drawing):
+    double = DiSSPipeline(unet=copy.deepcopy(pipe.unet).double(), scheduler=pipe.scheduler,
+                          upsampler=copy.deepcopy(pipe.upsampler).double(),
+                          upsampler_scheduler=pipe.upsampler_scheduler)  # fmt: skip
+    double.set_progress_bar_config(disable=True)
+    batch = run(double, *drawing, num_images=3, generator=gens(3))
+    alone = run(double, *drawing, num_images=1, generator=gens(1, base=2))
+    assert torch.allclose(batch[2:], alone, atol=1e-5)  # float64: the per-sample noise of both stages
+    assert not torch.allclose(batch[0], batch[1])
+
+
+def test_an_edit_keeps_every_pixel_outside_the_mask_at_the_cascades_size(pipe, drawing):
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[16:48, 16:48] = 255
+    out = to_uint8(run(pipe, *drawing, image=photo, mask_image=mask, generator=gens(1), output_type="np"))[0]
+    assert out.shape == (64, 64, 3)
+    assert np.array_equal(out[mask == 0], photo[mask == 0])  # exact, at 64 (the base edited at 16)
+    assert not np.array_equal(out[mask > 0], photo[mask > 0])
+
+
+def test_a_folder_without_upsampler_refuses_a_larger_size(drawing):
+    torch.manual_seed(0)
+    base = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler())
+    with pytest.raises(DissError, match="holds no upsampler"):
+        base(*drawing, output_size=64)

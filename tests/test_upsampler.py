@@ -1,0 +1,57 @@
+import torch
+
+from diss.upsampler import (
+    FACTOR,
+    build_upsampler,
+    enlarge,
+    make_upsampler_sampler,
+    make_upsampler_scheduler,
+    random_crops,
+    shrink,
+    upsample_denoiser,
+    upsampler_loss,
+    upsampler_preset,
+)
+
+
+def test_shrink_then_enlarge_keeps_a_smooth_image():
+    y, x = torch.meshgrid(torch.linspace(-1, 1, 64), torch.linspace(-1, 1, 64), indexing="ij")
+    image = torch.stack([0.8 * x, 0.8 * y, 0.4 * x * y]).unsqueeze(0)  # (1, 3, 64, 64), smooth
+    low = shrink(image)
+    assert low.shape == (1, 3, 64 // FACTOR, 64 // FACTOR)
+    assert (enlarge(low, 64) - image)[..., 8:-8, 8:-8].abs().max() < 0.05  # away from the borders
+
+
+def test_random_crops_take_the_same_window_of_every_tensor():
+    a = torch.arange(2 * 16 * 16, dtype=torch.float32).reshape(2, 1, 16, 16)
+    ca, cb = random_crops([a, a * 2], 8, torch.Generator().manual_seed(0))
+    assert ca.shape == (2, 1, 8, 8) and torch.equal(cb, ca * 2)
+    for i in range(2):  # a contiguous window of the sample it came from
+        y, x = divmod(int(ca[i, 0, 0, 0] - i * 256), 16)
+        assert torch.equal(ca[i, 0], a[i, 0, y : y + 8, x : x + 8])
+
+
+def test_the_upsampler_trains_on_crops_and_runs_on_whole_images():
+    torch.manual_seed(0)
+    unet = build_upsampler(upsampler_preset("tiny"))
+    scheduler = make_upsampler_scheduler()
+    g = torch.Generator().manual_seed(0)
+    image, sketch = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1, torch.rand(2, 1, 32, 32, generator=g) * 2 - 1
+    loss = upsampler_loss(unet, scheduler, image, sketch, g, crop=16)
+    loss.backward()
+    assert loss.isfinite() and unet.conv_in.weight.grad is not None
+    low, level = enlarge(shrink(image), 32), torch.tensor([50, 50])
+    denoiser = upsample_denoiser(unet.eval(), scheduler, low, sketch, level)
+    x, t = torch.randn(2, 3, 32, 32), torch.tensor([999, 999])
+    with torch.no_grad():
+        eps = denoiser(x, t)  # whole 32 px images: 2× the crop side
+        v = unet(torch.cat([x, low, sketch], dim=1), t, class_labels=level).sample
+    assert eps.shape == (2, 3, 32, 32)
+    a = scheduler.alphas_cumprod[999]  # the same x̂₀ from ε as from v
+    assert torch.allclose((x - (1 - a).sqrt() * eps) / a.sqrt(), a.sqrt() * x - (1 - a).sqrt() * v, atol=1e-3)
+
+
+def test_few_step_sampler_starts_from_pure_noise():
+    sampler = make_upsampler_sampler(make_upsampler_scheduler().config)
+    sampler.set_timesteps(4)
+    assert sampler.timesteps.tolist()[0] == 999 and sampler.config.prediction_type == "epsilon"  # the denoiser's ε
