@@ -137,8 +137,9 @@ def _cascade_lines(c: dict) -> list[str]:
         *rows,
         "",
         f"Cascade − base + Lanczos: {d['fid']:+.2f} FID, 95% paired interval [{d['95'][0]:+.2f}, {d['95'][1]:+.2f}]. "
-        f"The upsampler's share of Lanczos' gap to the floor on real photos shrunk 4×: {c['sr_gap_share']:.2f} "
-        f"(target ≤ 0.5). Sketch F1 at {c['size']} px {f1['cascade']:.3f}, the base's at its size {f1['base']:.3f}.",
+        f"On real photos shrunk 4×, the upsampler's FID over Lanczos' (to the same photos, which score 0): "
+        f"{c['sr_gap_share']:.2f} (target ≤ 0.5). Sketch F1 at {c['size']} px {f1['cascade']:.3f}, the base's at "
+        f"its size {f1['base']:.3f}.",
         "",
     ]
 

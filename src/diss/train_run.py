@@ -148,18 +148,19 @@ class Run:
                                               device)  # fmt: skip
             rows = [[from_model(it["image"]), low, s] for it, low, s in zip(items, lows, samples, strict=True)]
             labels = ["photo", "low (bicubic)", f"EMA @ {step}"]
+            grid = {"cell": items[0]["image"].shape[-1]}  # at full size: the detail is what to look at
         else:
             samples = preview_samples(raw, self.scheduler.config, items, config.preview_steps, config.seed, device)
             rows = [
                 [from_model(it["image"]), from_model(it["sketch"]), from_model(it["stroke"]), s]
                 for it, s in zip(items, samples, strict=True)
             ]
-            labels = ["photo", "sketch", "stroke", f"EMA @ {step}"]
+            labels, grid = ["photo", "sketch", "stroke", f"EMA @ {step}"], {}
         raw.train()
         ema.restore(raw.parameters())
         folder = Path(config.out) / "previews"
         folder.mkdir(exist_ok=True)
-        save_grid(folder / f"step-{step:08d}.png", rows, col_labels=labels)
+        save_grid(folder / f"step-{step:08d}.png", rows, col_labels=labels, **grid)
 
     def log(self, record: dict, log_with) -> None:
         """One record into the tracker (TensorBoard) and RUN/log.jsonl."""
