@@ -129,11 +129,9 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
     Returns how many outputs were written."""
     from diss.conventions import to_uint8
     from diss.diffusion import seeded
+    from diss.pipeline_checks import check_output_size
 
-    if cfg.size is not None and cfg.size not in pipe.output_sizes:  # before any file is read
-        sizes = " or ".join(map(str, pipe.output_sizes))
-        why = "" if len(pipe.output_sizes) > 1 else " (this model has no upsampler)"
-        raise DissError(f"--size must be {sizes} for this model, not {cfg.size}{why}")
+    check_output_size(pipe, cfg.size, "--size")  # before any file is read
     sweep_name, sweep_values = cfg.sweep if cfg.sweep else (None, [None])
     labels = [f"{sweep_name} {v:g}" for v in sweep_values] if sweep_name else None
     per_group = max(1, cfg.batch_size // cfg.num)  # outputs decoded, generated and written together

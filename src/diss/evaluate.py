@@ -33,6 +33,7 @@ from diss.metrics import (
     sketch_f1,
     stroke_error,
 )
+from diss.pipeline_checks import check_output_size
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +151,8 @@ def _cached(path: Path, make, *args) -> np.ndarray:
     return images
 
 
-def _inputs(cfg: EvalConfig, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _inputs(cfg: EvalConfig, size: int, photos, floor_photos) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(photos, their sketches, their strokes, the floor's other photos) at ``size``, uint8."""
-    photos, floor_photos = _load_photos(cfg.data, cfg.num)
     prep = PrepareConfig(size=size, seed=cfg.seed)
     triples = [make_triple(p, prep, cfg.seed + i) for i, p in enumerate(photos)]
     real = np.stack([t[0] for t in triples])
@@ -214,11 +214,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     pipe.set_progress_bar_config(disable=True)  # the settings' bar shows the progress
     if cfg.compile:
         pipe.compile()
-    if cfg.size is not None and cfg.size not in pipe.output_sizes:
-        sizes = " or ".join(map(str, pipe.output_sizes))
-        raise DissError(f"--size must be {sizes} for this model, not {cfg.size}")
+    check_output_size(pipe, cfg.size, "--size")
     out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind
-    real, sketches, strokes, floor = _inputs(cfg, pipe.size)
+    photos, floor_photos = _load_photos(cfg.data, cfg.num)  # read once: the cascade study takes them at its size
+    real, sketches, strokes, floor = _inputs(cfg, pipe.size, photos, floor_photos)
     real_feats = inception_features(real)
     floor_feats = inception_features(floor)
     metrics: dict = {
@@ -252,7 +251,6 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     if cfg.size is not None and cfg.size != pipe.size:
         from diss.evaluate_cascade import cascade_study
 
-        photos, floor_photos = _load_photos(cfg.data, cfg.num)
         metrics["cascade"] = cascade_study(pipe, photos, floor_photos, cfg.seed, cfg.batch_size, out, progress)
     tmp = out / ".metrics.json.tmp"
     tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8")

@@ -10,6 +10,14 @@ from diss.errors import DissError
 OUTPUT_TYPES = ("pil", "np", "pt", "latent")
 
 
+def check_output_size(pipe, size, name: str = "output_size") -> None:
+    """``size`` (None: the largest) is one the pipeline gives: its base's, or its upsampler's in a cascade folder."""
+    if size is not None and size not in pipe.output_sizes:
+        has = " or ".join(map(str, pipe.output_sizes))
+        why = "" if len(pipe.output_sizes) > 1 else " (this model folder holds no upsampler)"
+        raise DissError(f"{name} must be {has}, not {size!r}{why}")
+
+
 def check_inputs(
     self, *, num_inference_steps, num_images, realism, realism_mode, image, mask_image, strength, sampler,
     generator, latents, output_type, sketch_guidance_scale, stroke_guidance_scale,
@@ -38,10 +46,7 @@ def check_inputs(
             raise DissError(f"{name} must be a number in [0, 1], not {value!r}")
     if guidance_start > guidance_end:
         raise DissError(f"guidance_start ({guidance_start}) must not be after guidance_end ({guidance_end})")
-    if output_size is not None and output_size not in self.output_sizes:
-        has = " or ".join(map(str, self.output_sizes))
-        why = "" if self.upsampler is not None else " (this model folder holds no upsampler)"
-        raise DissError(f"output_size must be {has}, not {output_size!r}{why}")
+    check_output_size(self, output_size)
     if isinstance(upsampler_steps, bool) or not isinstance(upsampler_steps, int) or not 1 <= upsampler_steps <= 1000:
         raise DissError(f"upsampler_steps must be a whole number, 1 to 1000, not {upsampler_steps!r}")
     if (

@@ -17,8 +17,10 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from diss import defaults
-from diss.diffusion import BETA_SCHEDULES, X0_CLIP
+from diss.conventions import from_model
+from diss.diffusion import BETA_SCHEDULES, X0_CLIP, randn, seeded
 from diss.errors import DissError
+from diss.sampling import sample
 
 #: channels of the upsampler's input: x_t (3), the enlarged low-resolution image (3), the sketch (1)
 IN_CHANNELS = 7
@@ -192,9 +194,6 @@ def upsample(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, steps: in
     low-resolution input enlarged, noised to ``level`` (the noise from ``generator``, one per sample for a list),
     then ``steps`` of ``scheduler`` from pure noise. ``edit(denoiser) → (denoiser, hook)`` wraps the denoiser (a
     local edit: ``editing.x0_mask_denoiser``)."""
-    from diss.diffusion import randn
-    from diss.sampling import sample
-
     size, b, device = sketch.shape[-1], low.shape[0], low.device
     big = enlarge(low, size)
     levels = torch.full((b,), int(level), device=device, dtype=torch.long)
@@ -210,9 +209,6 @@ def upsample(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, steps: in
 @torch.no_grad()
 def preview_upsamples(unet, scheduler_config, items: list[dict], steps: int, seed: int, device):
     """For training previews: (the low-resolution inputs enlarged, the upsampler's samples), uint8 (S, S, 3) each."""
-    from diss.conventions import from_model
-    from diss.diffusion import seeded
-
     image = torch.stack([it["image"] for it in items]).to(device)  # (B, 3, S, S)
     sketch = torch.stack([it["sketch"] for it in items]).to(device)  # (B, 1, S, S)
     low = shrink(image)
