@@ -1,5 +1,6 @@
-"""Memory of generation on CPU: peak RSS at 64 and 128 px (each in a fresh process), and RSS over 100 generations in
-one process (does it grow?).
+"""Memory of generation on CPU: peak RSS at 64 and 128 px, and at 256 px through the shipped cascade (base +
+upsampler) where the shipped folder has one (each in a fresh process), and RSS over 100 generations in one process
+(does it grow?).
 
     python benchmarks/memory.py [--generations 100] [--steps 10]
 
@@ -34,7 +35,7 @@ def load(size: int):
     from diss.folder import SHIPPED_MODEL
     from diss.pipeline import DiSSPipeline
 
-    if size == 64:
+    if size in (64, 256):  # 256: the shipped cascade's output
         return DiSSPipeline.from_pretrained(SHIPPED_MODEL)
     from diss.model import build_unet, preset
     from diss.schedulers import make_sampler
@@ -59,7 +60,7 @@ def child(size: int, generations: int, steps: int, batch: int) -> dict:
     for i in range(generations):
         g = [torch.Generator().manual_seed(i * batch + j) for j in range(batch)]
         pipe(sketch, stroke, num_images=batch, generator=g, num_inference_steps=steps, sampler="dpm++",
-             output_type="np")  # fmt: skip
+             output_size=size, output_type="np")  # fmt: skip
         after.append(rss_mib())
     return {"size": size, "batch": batch, "start": start, "loaded": loaded, "after": after, "peak": peak_mib()}
 
@@ -80,7 +81,10 @@ def main() -> None:
         return
     print("| size | batch | RSS after imports | after loading | peak during generation | peak − loaded |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for size in (64, 128):
+    from diss.folder import SHIPPED_MODEL
+
+    cascade = (SHIPPED_MODEL / "upsampler").is_dir()
+    for size in (64, 128, 256) if cascade else (64, 128):
         for batch in (1, 4):
             r = run_child(size, 1, args.steps, batch)
             print(f"| {size} px | {batch} | {r['start']:.0f} MiB | {r['loaded']:.0f} MiB | {r['peak']:.0f} MiB | "

@@ -120,7 +120,7 @@ def shipped():
     pipe = DiSSPipeline.from_pretrained(SHIPPED_MODEL)
     sketch, stroke = load_example("daisy")
     pipe.set_progress_bar_config(disable=True)
-    kw = dict(output_type="np", precision="fp32")
+    kw = dict(output_type="np", precision="fp32", output_size=pipe.size)  # the base's edits, as measured
     original = to_uint8(pipe(sketch, stroke, generator=[torch.Generator().manual_seed(0)], **kw).images)[0]
     return pipe, sketch, stroke, original, kw
 

@@ -151,3 +151,15 @@ def test_evaluate_size_256_adds_the_cascade_beside_its_baselines(setup, tmp_path
     ).read_text()
     with pytest.raises(DissError, match="--size must be 16 or 64"):
         evaluate(config(setup, tmp_path / "r2", model=str(folder), studies=("base",), size=32), progress=False)
+
+
+def test_the_drawing_study_measures_the_dial_on_drawings_from_no_photo(setup, tmp_path):
+    cfg = config(setup, tmp_path / "d", studies=("drawings",), drawing_num=7, drawing_realism=(0.0, 1.0))
+    m = evaluate(cfg, progress=False)["drawings"]
+    assert m["n"] == 4 + 7 and set(m["realism"]) == {"0", "1"}
+    for v in m["realism"].values():
+        assert v["kid"] == v["kid"] and v["stroke_error"] > 0 and 0 <= v["sketch_f1"] <= 1 and v["diversity"] > 0
+        assert v["daisy_petals"]["L"] >= 0 and isinstance(v["daisy_petals"]["cream"], bool)
+    assert set(m["targets"]) >= {"kid_halves", "stroke_error_rises_1.5x", "daisy_cream_everywhere"}
+    report = (tmp_path / "d" / "report.md").read_text()
+    assert (tmp_path / "d" / "drawings.png").is_file() and "drawings from no photo" in report

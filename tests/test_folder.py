@@ -22,10 +22,10 @@ def test_the_shipped_model_and_examples_are_found_and_named(tmp_path):
 def test_inside_an_installed_package_the_package_data_comes_first(tmp_path, monkeypatch):
     """A wheel carries pretrained/ and examples/ inside the package (pyproject's package-dir): found there first."""
     package = tmp_path / "site-packages" / "diss"
-    (package / "pretrained" / "flowers-64").mkdir(parents=True)
+    (package / "pretrained" / "flowers").mkdir(parents=True)
     monkeypatch.setattr(folder, "__file__", str(package / "folder.py"))
     assert shipped_path("pretrained") == package / "pretrained"
-    assert resolve_model("flowers") == package / "pretrained" / "flowers-64"
+    assert resolve_model("flowers") == package / "pretrained" / "flowers"
     with pytest.raises(DissError, match="missing from this installation"):
         monkeypatch.setattr(folder, "__file__", str(tmp_path / "empty" / "diss" / "folder.py"))
         resolve_model(None)

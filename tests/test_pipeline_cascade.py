@@ -1,6 +1,7 @@
 """A cascade folder (base + upsampler) on tiny random models: sizes, per-sample noise, edits exact outside the mask."""
 
 import copy
+import json
 
 import numpy as np
 import pytest
@@ -82,3 +83,31 @@ def test_a_folder_without_upsampler_refuses_a_larger_size(drawing):
     base = DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler())
     with pytest.raises(DissError, match="holds no upsampler"):
         base(*drawing, output_size=64)
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"formulation": "x"}, "formulation"),  # e.g. an upsampler of an older diss that diffused x itself
+        ({"factor": 2}, "factor 2"),
+    ],
+)
+def test_an_upsampler_of_another_kind_is_refused_at_load(tmp_path, change, fragment):
+    torch.manual_seed(0)
+    folder = tmp_path / "cascade"
+    DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler(),
+                 upsampler=build_upsampler(upsampler_preset("tiny")).eval(),
+                 upsampler_scheduler=make_upsampler_scheduler()).save_pretrained(folder)  # fmt: skip
+    meta = json.loads((folder / "diss.json").read_text())
+    assert meta["upsampler"]["trained_at"] == 4 * SIZE and meta["size"] == SIZE  # what the save said
+    meta["upsampler"].update(change)
+    (folder / "diss.json").write_text(json.dumps(meta))
+    with pytest.raises(DissError, match=fragment):
+        DiSSPipeline.from_pretrained(folder)
+
+
+def test_a_saved_folder_does_not_carry_the_path_it_was_loaded_from(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "again")  # ``pipe`` was loaded from a folder: diffusers recorded its path
+    configs = [tmp_path / "again" / "model_index.json", *(tmp_path / "again").glob("*/config.json")]
+    assert len(configs) == 3 and not any("_name_or_path" in json.loads(p.read_text()) for p in configs)
+    assert DiSSPipeline.from_pretrained(tmp_path / "again").output_sizes == (SIZE, 4 * SIZE)

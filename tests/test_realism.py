@@ -230,7 +230,8 @@ def test_strokes_on_half_the_canvas_leave_the_free_half_to_the_model_on_the_ship
 
     def free_half_lab(**kw):
         gens = [torch.Generator().manual_seed(s) for s in (0, 1)]
-        images = pipe(sketch, half, num_images=2, generator=gens, output_type="np", precision="fp32", **kw)
+        images = pipe(sketch, half, num_images=2, generator=gens, output_type="np", precision="fp32",
+                      output_size=pipe.size, **kw)  # fmt: skip
         free = images.images[:, :, 32:].reshape(2, -1, 3).mean(axis=1)  # (2, 3) mean RGB of the free half
         return rgb2lab(free[:, None])[:, 0]  # (2, 3)
 

@@ -1,13 +1,18 @@
+from unittest.mock import patch
+
 import torch
 
 from diss.upsampler import (
     FACTOR,
     build_upsampler,
+    degrade,
     enlarge,
+    gaussian_blur,
     make_upsampler_sampler,
     make_upsampler_scheduler,
     random_crops,
     shrink,
+    upsample,
     upsample_denoiser,
     upsampler_loss,
     upsampler_preset,
@@ -55,3 +60,35 @@ def test_few_step_sampler_starts_from_pure_noise():
     sampler = make_upsampler_sampler(make_upsampler_scheduler().config)
     sampler.set_timesteps(4)
     assert sampler.timesteps.tolist()[0] == 999 and sampler.config.prediction_type == "epsilon"  # the denoiser's ε
+
+
+def test_level_zero_leaves_the_low_resolution_input_untouched():
+    low = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    assert torch.equal(degrade(low, torch.zeros(2, dtype=torch.long), torch.randn(2, 3, 16, 16)), low)
+
+
+def test_blur_keeps_a_flat_image_and_blurs_each_sample_alone():
+    g = torch.Generator().manual_seed(2)
+    flat = torch.full((1, 3, 12, 12), 0.3)
+    assert torch.allclose(gaussian_blur(flat, torch.tensor([1.5])), flat, atol=1e-6)
+    image, sigma = torch.rand(3, 3, 12, 12, generator=g), torch.tensor([0.0, 0.7, 2.0])
+    together = gaussian_blur(image, sigma)
+    for i in range(3):
+        assert torch.allclose(together[i], gaussian_blur(image[i : i + 1], sigma[i : i + 1])[0], atol=1e-6)
+    assert together[2].std() < together[1].std() < image[1].std()  # more blur, less contrast
+
+
+def test_a_model_that_predicts_no_residual_gives_the_enlargement():
+    """r̂₀ = 0 at every step → the output is the enlarged input (level 0: not degraded), the residual's origin."""
+    scheduler = make_upsampler_sampler(make_upsampler_scheduler().config)
+    alphas = scheduler.alphas_cumprod
+
+    def no_residual(x, t):  # x̂₀ = (x − √(1−ᾱ)·ε)/√ᾱ = 0
+        return x / (1 - alphas[t.long()]).sqrt().reshape(-1, 1, 1, 1)
+
+    low = torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(3)) * 2 - 1
+    sketch = torch.zeros(2, 1, 32, 32)
+    denoiser_of = lambda *args: no_residual  # noqa: E731
+    with patch("diss.upsampler.upsample_denoiser", denoiser_of):
+        out = upsample(None, scheduler, low, sketch, steps=4, generator=torch.Generator().manual_seed(0), level=0)
+    assert torch.allclose(out, enlarge(low, 32), atol=1e-5)

@@ -70,11 +70,10 @@ class DissApp:
     """The app's logic, apart from its layout: each public method is one endpoint (and is tested through the client)."""
 
     def __init__(self, config: AppConfig):
-        from diss.folder import resolve_model
-        from diss.pipeline import DiSSPipeline
+        from diss.loading import load_pipeline
 
         self.config = config
-        self.pipe = DiSSPipeline.from_pretrained(resolve_model(config.model)).to_best_device(backend=config.backend)
+        self.pipe = load_pipeline(config.model, backend=config.backend)
         self.pipe.set_progress_bar_config(disable=True)  # the page shows the progress
         self.model_lock = ModelLock()  # one sampling job on the model at a time, whatever the queue does
         self._previews: dict[str, np.ndarray] = {}  # the last PREVIEWS_KEPT previews, by what they were made from

@@ -6,11 +6,12 @@ still made."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from diss import defaults
 from diss.errors import DissError
+from diss.options import opt
 
 #: the most images one output grid may hold (--num × sweep values): more is refused before any work
 MAX_GRID_CELLS = 1024
@@ -20,17 +21,44 @@ SWEEPABLE = {"realism": "realism", "sketch-scale": "sketch_guidance_scale", "str
 
 @dataclass
 class BatchConfig:
-    """What to make of each input: ``num`` seeds from ``seed`` on, for each value of the sweep (if any)."""
+    """What to make of each input: ``num`` seeds from ``seed`` on, for each value of the sweep (if any); the fields made
+    with ``opt`` are the flags of ``diss generate`` / ``diss edit``, in this order."""
 
-    num: int = 1
-    seed: int = 0
-    batch_size: int = 8  # images per pipeline call
-    steps: int = defaults.STEPS
-    sampler: str = defaults.SAMPLER
-    realism_mode: str = defaults.REALISM_MODE
-    size: int | None = None  # the images' side: the base's, or the upsampler's (None: the largest the model gives)
-    dials: dict = field(default_factory=dict)  # the scales, realism, the guided share of the steps (pipeline keywords)
-    sweep: tuple[str, list[float]] | None = None  # (a name of SWEEPABLE, its values)
+    sketch_scale: float | Path = opt(defaults.SKETCH_GUIDANCE_SCALE, "faithfulness to the sketch: a number ≥ 0 or a "
+                                     "grayscale map image (default %(default)s)", "scale", metavar="F|MAP")  # fmt: skip
+    stroke_scale: float | Path = opt(defaults.STROKE_GUIDANCE_SCALE, "faithfulness to the strokes: a number ≥ 0 or a "
+                                     "grayscale map image (default %(default)s)", "scale", metavar="F|MAP")  # fmt: skip
+    realism: float | None = opt(defaults.REALISM, "0 = follow the drawing's colours/layout closely … 1 = most "
+                                "realistic (default %(default)s); none = off", "realism", metavar="F")  # fmt: skip
+    realism_mode: str = opt(defaults.REALISM_MODE, choices=defaults.REALISM_MODES)
+    sampler: str = opt(defaults.SAMPLER, choices=defaults.SAMPLERS)
+    steps: int = opt(defaults.STEPS, "sampling steps, 1 to 10,000", "steps")
+    guidance_start: float = opt(defaults.GUIDANCE_START, "share of the steps after which guidance starts (default "
+                                "%(default)s)", "unit", metavar="F")  # fmt: skip
+    guidance_end: float = opt(defaults.GUIDANCE_END, "share of the steps after which guidance stops (default "
+                              "%(default)s): the other steps take one U-Net call of the model's conditional instead "
+                              "of three", "unit", metavar="F")  # fmt: skip
+    # the images' side: the base's, or the upsampler's (None: the largest the model gives)
+    size: int | None = opt(None, "side of the images: the model's own (64), or its upsampler's (256) where the model "
+                           "folder has one (the default there)", "positive", metavar="PX")  # fmt: skip
+    num: int = opt(1, "images per input (a grid when > 1)", "positive")
+    seed: int = opt(0, None, "int")
+    # (a name of SWEEPABLE, its values)
+    sweep: tuple[str, list[float]] | None = opt(None, "e.g. realism=0,0.5,1: a labelled grid", "sweep",
+                                                metavar="NAME=V1,V2")  # fmt: skip
+    batch_size: int = opt(8, "images generated together, at most (default 8): memory stays flat whatever --num or the "
+                          "folder size; larger is faster on a GPU", "positive", metavar="N")  # fmt: skip
+
+    @property
+    def dials(self) -> dict:
+        """The scales, realism and the guided share of the steps, as the pipeline's keywords."""
+        return {
+            "sketch_guidance_scale": self.sketch_scale,
+            "stroke_guidance_scale": self.stroke_scale,
+            "realism": self.realism,
+            "guidance_start": self.guidance_start,
+            "guidance_end": self.guidance_end,
+        }
 
     @property
     def sweep_values(self) -> list:

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 
 from diss import defaults
-from diss.batches import SWEEPABLE
+from diss.batches import SWEEPABLE, BatchConfig
 from diss.options import BACKEND_HELP, COMPILE_HELP, MODEL_HELP, VERBOSE_HELP
 
 MAX_STEPS = 10_000
@@ -123,48 +123,7 @@ def add_sampling_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sketch", metavar="S", help="sketch image or folder (dark lines on white, or white on black)")
     p.add_argument("--stroke", metavar="C", help="colour strokes image or folder (on white or transparent)")
     p.add_argument("--model", metavar="NAME|DIR", help=MODEL_HELP)
-    p.add_argument(
-        "--sketch-scale",
-        type=scale_arg,
-        default=defaults.SKETCH_GUIDANCE_SCALE,
-        metavar="F|MAP",
-        help="faithfulness to the sketch: a number ≥ 0 or a grayscale map image (default %(default)s)",
-    )
-    p.add_argument(
-        "--stroke-scale",
-        type=scale_arg,
-        default=defaults.STROKE_GUIDANCE_SCALE,
-        metavar="F|MAP",
-        help="faithfulness to the strokes: a number ≥ 0 or a grayscale map image (default %(default)s)",
-    )
-    p.add_argument(
-        "--realism",
-        type=realism_arg,
-        default=defaults.REALISM,
-        metavar="F",
-        help="0 = follow the drawing's colours/layout closely … 1 = most realistic (default %(default)s); none = off",
-    )
-    p.add_argument("--realism-mode", default=defaults.REALISM_MODE, choices=defaults.REALISM_MODES)
-    p.add_argument("--sampler", default=defaults.SAMPLER, choices=defaults.SAMPLERS)
-    p.add_argument("--steps", type=step_count, default=defaults.STEPS, help="sampling steps, 1 to 10,000")
-    p.add_argument("--guidance-start", type=unit_float, default=defaults.GUIDANCE_START, metavar="F",
-                   help="share of the steps after which guidance starts (default %(default)s)")  # fmt: skip
-    p.add_argument("--guidance-end", type=unit_float, default=defaults.GUIDANCE_END, metavar="F",
-                   help="share of the steps after which guidance stops (default %(default)s): the other steps take "
-                   "one U-Net call of the model's conditional instead of three")  # fmt: skip
-    p.add_argument("--size", type=positive_int, metavar="PX", help="side of the images: the model's own (64), or its "
-                   "upsampler's (256) where the model folder has one (the default there)")  # fmt: skip
-    p.add_argument("--num", type=positive_int, default=1, help="images per input (a grid when > 1)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--sweep", type=sweep_arg, metavar="NAME=V1,V2", help="e.g. realism=0,0.5,1: a labelled grid")
-    p.add_argument(
-        "--batch-size",
-        type=positive_int,
-        default=8,
-        metavar="N",
-        help="images generated together, at most (default 8): memory stays flat whatever --num or the folder size; "
-        "larger is faster on a GPU",
-    )
+    add_config_args(p, BatchConfig)
     p.add_argument("--compile", action="store_true", help=COMPILE_HELP)
     add_backend_args(p)
     p.add_argument(
@@ -186,8 +145,13 @@ KINDS = {
     "finite": finite_float,
     "int": int,
     "steps": step_count,
+    "scale": scale_arg,
+    "realism": realism_arg,
+    "sweep": sweep_arg,
     None: str,
 }
+#: kinds whose flag may give None as a value (realism "none": off), not only leave it unset
+NULLABLE = ("realism",)
 
 
 def _flag_fields(cls) -> list[dataclasses.Field]:
@@ -213,11 +177,11 @@ def add_config_args(p: argparse.ArgumentParser, cls, order: tuple[str, ...] = ()
 
 
 def config_from_args(cls, args: argparse.Namespace):
-    """The config dataclass ``cls`` from the flags ``add_config_args`` made (a flag left at None: the field's default;
-    the values of a flag taking several: a tuple)."""
+    """The config dataclass ``cls`` from the flags ``add_config_args`` made (a flag left at None: the field's default,
+    except for the NULLABLE kinds; the values of a flag taking several: a tuple)."""
     values = {}
     for f in _flag_fields(cls):
         value = getattr(args, f.name, None)
-        if value is not None:
+        if value is not None or (f.metadata.get("kind") in NULLABLE and hasattr(args, f.name)):
             values[f.name] = tuple(value) if isinstance(value, list) else value
     return cls(**values)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from diss import defaults
 from diss.app_config import AppConfig
 from diss.cli_args import config_from_args
 from diss.demo_config import DEMO_OUT, DemoConfig
@@ -45,7 +44,7 @@ def cmd_prepare(args) -> int:
     if preview is not None:
         rows = [[image, sk, st] for _, image, sk, st in sample_cache(out, args.preview_rows)]
         if rows:
-            save_image(make_grid(rows, col_labels=["photo", "sketch", "stroke"], cell=max(128, args.size)), preview)
+            save_image(make_grid(rows, col_labels=["photo", "sketch", "stroke"]), preview)
             print(f"preview: {preview}")
     print(f"cache: {out}")
     return 0
@@ -125,42 +124,20 @@ def cmd_export(args) -> int:
     return 0
 
 
-def _load_pipeline(model, backend: str = defaults.BACKEND, verbose: bool = False):
-    from diss.folder import resolve_model
-    from diss.loading import load_pipeline
-
-    return load_pipeline(resolve_model(model), backend=backend, verbose=verbose)
-
-
 def _generate(args) -> int:
     from diss.batches import BatchConfig, pair_inputs
     from diss.outputs import output_dir, output_image
 
-    cfg = BatchConfig(
-        num=args.num,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        sampler=args.sampler,
-        realism_mode=args.realism_mode,
-        size=args.size,
-        dials={
-            "sketch_guidance_scale": args.sketch_scale,
-            "stroke_guidance_scale": args.stroke_scale,
-            "realism": args.realism,
-            "guidance_start": args.guidance_start,
-            "guidance_end": args.guidance_end,
-        },
-        sweep=args.sweep,
-    )
+    cfg = config_from_args(BatchConfig, args)
     cfg.check()
     pairs, many = pair_inputs(args.sketch, args.stroke, getattr(args, "image", None), getattr(args, "mask", None), _say)
     out = output_dir(args.out) if many else output_image(args.out)
     from tqdm import tqdm  # only now: every check above answers at once
 
     from diss.batches import generate_batches
+    from diss.loading import load_pipeline
 
-    pipe = _load_pipeline(args.model, args.backend, args.verbose)
+    pipe = load_pipeline(args.model, args.backend, args.verbose)
     if args.compile:
         pipe.compile()
     one_call = len(pairs) == 1 and cfg.cells == cfg.num and args.num <= cfg.batch_size

@@ -1,6 +1,6 @@
 """The dials' defaults, decided once for the pipeline, the CLI, the demo and the app.
 
-Set from `diss evaluate` on the shipped flowers model (numbers in pretrained/flowers-64/README.md): with realism off
+Set from `diss evaluate` on the shipped flowers model (numbers in pretrained/flowers/README.md): with realism off
 the global colours of a sample follow its starting noise more than the strokes (the ε-predictor learns little at the
 highest noise levels in a short training run), while realism 1 (a 1×1 low-pass of the reference at 64 px, eq. 9)
 anchors the colours and costs little FID; 0 follows the drawing's colour layout most closely.
@@ -30,9 +30,19 @@ SAMPLERS = ("ddim", "dpm++", "dpm++sde", "ddpm")
 # 91.4 at 10 / 15 / 20 (N = 249), its sketch F1 and stroke error alike; 10 steps halve the time (BENCHMARKS.md)
 STEPS = 10
 # the cascade's second stage (diss.upsampler), where a model folder has one: DDIM steps (trailing) of the upsampler, and
-# the noise-conditioning augmentation level of the base's image (a timestep of the noise schedule: 50 → σ ≈ 0.17)
-UPSAMPLER_STEPS = 4
-UPSAMPLER_NOISE_LEVEL = 50
+# the noise-conditioning augmentation level of the base's image (of 1000: 100 → a blur of σ 0.12 px and noise of 0.01).
+# Measured on the shipped upsampler (N = 100, FID at 256 px, BENCHMARKS.md): on the base's own images 1 step scored
+# 129.0 at level 0, 131.4 at 100, 137.7 at 250 (base + Lanczos 141.7), 2 steps 135.5; on photos shrunk 4× 1 / 2 / 3 /
+# 4 / 8 steps 63.5 / 65.4 / 66.4 / 72.3 / 83.7 (Lanczos 84.7): more steps add grain this short training has not tamed
+UPSAMPLER_STEPS = 1
+UPSAMPLER_NOISE_LEVEL = 0
+# the levels there are: whole numbers 0 … UPSAMPLER_LEVELS − 1 (here so that the checks need no torch)
+UPSAMPLER_LEVELS = 1000
+# what an upsampler is, for the folder checks (which need no torch): its output side over its input's, and the way its
+# weights read their inputs (diss.upsampler: the residual over the bicubic enlargement, / 0.25); a folder saying
+# otherwise was made by another version and is refused
+UPSAMPLER_FACTOR = 4
+UPSAMPLER_FORMULATION = "residual/0.25"
 # guidance scales are refused above this: far past any useful value (the paper uses ≤ 5); larger ones only overflow.
 # Here, not in pipeline.py, so that the command line checks its arguments without importing torch
 MAX_GUIDANCE_SCALE = 100.0

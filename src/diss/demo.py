@@ -18,7 +18,7 @@ from diss.data.images import load_image
 from diss.demo_config import DemoConfig
 from diss.diffusion import seeded
 from diss.errors import DissError
-from diss.folder import EXAMPLES, resolve_model
+from diss.folder import EXAMPLES
 from diss.grid import save_grid
 
 EXAMPLE_NAMES = ("daisy", "poppy", "sunflower", "pink")
@@ -56,9 +56,8 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     from diss.loading import load_pipeline
     from diss.outputs import output_dir
 
-    model = resolve_model(config.model)
     drawings = {name: load_example(name) for name in EXAMPLE_NAMES}
-    pipe = load_pipeline(model, backend=config.backend, verbose=config.verbose)
+    pipe = load_pipeline(config.model, backend=config.backend, verbose=config.verbose)
     pipe.set_progress_bar_config(disable=True)  # the demo's own bar counts its batches
     out = output_dir(config.out)  # made only once the model loaded: a failed start leaves nothing behind
     jobs = len(REALISM_VALUES) + len(SCALE_VALUES) + 2 + len(EXAMPLE_NAMES)
@@ -83,7 +82,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     paths = {
         "realism": _realism_sweep(generate, drawings["daisy"], config, out / "realism_sweep.png"),
         "scales": _scales_grid(generate, drawings["poppy"], config, out / "scales_grid.png"),
-        "editing": _local_edit(generate, drawings["daisy"], config, pipe.size, out / "local_editing.png"),
+        "editing": _local_edit(generate, drawings["daisy"], config, pipe.output_sizes[-1], out / "local_editing.png"),
         "examples": _examples(generate, drawings, config, out / "examples.png"),
     }
     bar.close()

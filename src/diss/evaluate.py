@@ -201,7 +201,6 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     """Run the studies and write report.md, metrics.json and plots into ``cfg.out``; returns the metrics."""
     from tqdm.auto import tqdm
 
-    from diss.folder import resolve_model
     from diss.loading import load_pipeline
     from diss.outputs import output_dir
 
@@ -210,7 +209,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     if unknown:
         raise DissError(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
     settings = _settings(cfg)  # a bad setting is refused before anything is loaded or written
-    pipe = load_pipeline(resolve_model(cfg.model), backend=cfg.backend, verbose=cfg.verbose)
+    pipe = load_pipeline(cfg.model, backend=cfg.backend, verbose=cfg.verbose)
     pipe.set_progress_bar_config(disable=True)  # the settings' bar shows the progress
     if cfg.compile:
         pipe.compile()
@@ -248,6 +247,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         metrics["equal_quality"] = equal_quality(metrics["settings"], cfg)
     if "sdedit" in cfg.studies:
         metrics["sdedit"] = {k: v for k, v in metrics["settings"].items() if v["study"] == "sdedit"}
+    if "drawings" in cfg.studies:
+        from diss.evaluate_drawings import drawings_study
+
+        metrics["drawings"] = drawings_study(pipe, real_feats, cfg, out, progress)
     if cfg.size is not None and cfg.size != pipe.size:
         from diss.evaluate_cascade import cascade_study
 

@@ -111,7 +111,7 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
     k = min(6, len(real))
     rows = [[real[i], sets["lanczos"][i], cascade[i], sets["sr_lanczos"][i], sr[i]] for i in range(k)]
     labels = ["photo", "base + Lanczos", "cascade", "photo/4 + Lanczos", "photo/4 + upsampler"]
-    save_grid(out / "cascade.png", rows, col_labels=labels, cell=size)
+    save_grid(out / "cascade.png", rows, col_labels=labels)  # at full size
     samples = out / "samples"
     samples.mkdir(exist_ok=True)
     for name, images in sets.items():

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from diss import defaults
 from diss.options import BACKEND_HELP, COMPILE_HELP, MODEL_HELP, VERBOSE_HELP, opt
 
-STUDIES = ("base", "realism", "scales", "realism_mode", "steps", "sdedit")
+STUDIES = ("base", "realism", "scales", "realism_mode", "steps", "sdedit", "drawings")
 
 
 @dataclass
@@ -45,6 +45,9 @@ class EvalConfig:
     step_reference: tuple[str, int] = ("ddpm", 250)  # the original procedure's sampler: the quality to keep
     step_tolerance: float = 0.05  # "equal quality": FID at most 5% above the reference's
     sdedit_t0: tuple[float, ...] = (0.3, 0.5, 0.7)
+    # the drawings study (diss.evaluate_drawings): the cartoon drawings besides the examples, and the dial's values
+    drawing_num: int = 63
+    drawing_realism: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
     diversity_inputs: int = 8
     diversity_samples: int = 4
     compile: bool = opt(False, COMPILE_HELP)  # pays on a GPU

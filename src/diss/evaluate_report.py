@@ -162,6 +162,10 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
         ]
     if "cascade" in metrics:
         lines += _cascade_lines(metrics["cascade"])
+    if "drawings" in metrics:
+        from diss.evaluate_drawings import drawing_lines
+
+        lines += drawing_lines(metrics["drawings"])
     if "equal_quality" in metrics:
         eq = metrics["equal_quality"]
         found = ", ".join(
@@ -176,10 +180,11 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
             "200 times).",
             "",
         ]
-    lines += [
-        "| setting | study | FID | ΔFID vs reference | KID | sketch F1 | stroke error (ΔE) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    if metrics["settings"]:
+        lines += [
+            "| setting | study | FID | ΔFID vs reference | KID | sketch F1 | stroke error (ΔE) |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
     for name, v in metrics["settings"].items():
         diff = (
             f"{v['fid_difference']:+.1f} [{v['fid_difference_95'][0]:+.1f}, {v['fid_difference_95'][1]:+.1f}]"

@@ -37,21 +37,17 @@ def export_pipeline(
     except (OSError, KeyError, json.JSONDecodeError) as e:
         raise DissError(f"{run} is not a complete diss training run ({e})") from None
     diffusers.utils.logging.set_verbosity_error()  # a note about dtype casting that does not apply to a plain U-Net
-    record = {
-        "step": ckpt.step,
-        "images_seen": ckpt.state.get("images_seen"),
+    record = {"step": ckpt.step, "images_seen": ckpt.state.get("images_seen")}
+    if train_config.get("task", "base") == "upsampler":  # no conditions dropped: no stages
+        return _save_folder(_cascade(ckpt, model_json, train_config, record, base).to(dtype=dtype), out)
+    record |= {
         "stage": train_config.get("stage"),
         "p_uncond": train_config.get("p_uncond"),
         "stage2_start": TrainConfig(
             **{k: v for k, v in train_config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
         ).stage2_start(),
     }
-    if train_config.get("task", "base") == "upsampler":
-        pipe = _cascade(ckpt, model_json, train_config, record, base)
-    else:
-        pipe = _base_pipeline(ckpt, model_json, train_config, record)
-    pipe.to(dtype=dtype)
-    return _save_folder(pipe, out)
+    return _save_folder(_base_pipeline(ckpt, model_json, train_config, record).to(dtype=dtype), out)
 
 
 def _base_pipeline(ckpt, model_json: dict, train_config: dict, record: dict):

@@ -12,7 +12,7 @@ from pathlib import Path
 from diss.errors import DissError
 
 #: the shipped domains, by name; the first is the default of every command
-SHIPPED_MODELS = {"flowers": "flowers-64"}
+SHIPPED_MODELS = {"flowers": "flowers"}
 DEFAULT_MODEL = "flowers"
 MAX_PARAMETERS = 2_000_000_000  # a U-Net config asking for more is refused before anything is allocated
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -155,7 +155,28 @@ def check_model_folder(folder: Path, variant: str | None = None) -> None:
     read_json(folder / "scheduler" / "scheduler_config.json")
     if len(networks) > 1:
         read_json(folder / "upsampler_scheduler" / "scheduler_config.json")
+        check_upsampler_record(folder)
     verify_checksums(folder)
+
+
+def check_upsampler_record(folder: Path) -> None:
+    """A cascade folder's diss.json must say its upsampler is this version's kind (defaults.UPSAMPLER_FACTOR and
+    UPSAMPLER_FORMULATION): another factor or formulation would give wrong images, not an error. (The size of the
+    photos it was trained on may differ from the base's × factor: it is fully convolutional, trained on crops.)"""
+    from diss import defaults
+
+    if not (folder / "diss.json").is_file():
+        raise DissError(f"{folder}: a cascade folder needs its diss.json (what its upsampler is); export it again")
+    meta = read_json(folder / "diss.json")
+    record = meta.get("upsampler")
+    record = record if isinstance(record, dict) else {}
+    factor, formulation = record.get("factor"), record.get("formulation")
+    if factor != defaults.UPSAMPLER_FACTOR or formulation != defaults.UPSAMPLER_FORMULATION:
+        raise DissError(
+            f"{folder}: its upsampler is of factor {factor!r} and formulation {formulation!r}; this diss runs "
+            f"{defaults.UPSAMPLER_FACTOR}× upsamplers of formulation {defaults.UPSAMPLER_FORMULATION!r}: export the "
+            "run again with this version"
+        )
 
 
 def write_sums(folder: Path, meta: dict) -> None:

@@ -23,14 +23,21 @@ def _rgb(cell: np.ndarray, side: int) -> np.ndarray:
     return a.astype(np.uint8)
 
 
+#: the smallest default cell: a 64 px image is shown at 2×
+MIN_CELL = 128
+
+
 def make_grid(
     rows: Sequence[Sequence[np.ndarray]],
     col_labels: Sequence[str] | None = None,
     row_labels: Sequence[str] | None = None,
-    cell: int = 128,
+    cell: int | None = None,
     pad: int = 2,
 ) -> np.ndarray:
-    """Rows of uint8 images (H, W[, C]) → one (H', W', 3) uint8 grid, cells scaled to ``cell`` px, optional labels."""
+    """Rows of uint8 images (H, W[, C]) → one (H', W', 3) uint8 grid, cells scaled to ``cell`` px (default: the largest
+    image's side, at least MIN_CELL, so that no image is shown below its own size), optional labels."""
+    if cell is None:
+        cell = max([MIN_CELL] + [max(np.asarray(img).shape[:2]) for row in rows for img in row])
     n_cols = max(len(r) for r in rows)
     font = ImageFont.load_default(size=max(10, cell // 10))
     top = cell // 6 + 4 if col_labels else 0

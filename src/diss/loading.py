@@ -1,5 +1,5 @@
-"""Loading a model folder for the command line, the demo and ``diss evaluate``: one place that picks the device and
-the backend and says which (torch is imported only when a model is actually loaded)."""
+"""Loading a model for the command line, the demo, the app and ``diss evaluate``: one place that resolves its name,
+picks the device and the backend and says which (torch is imported only when a model is actually loaded)."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ def announce_backend(pipe, verbose: bool = False) -> None:
         log.info(note)
 
 
-def load_pipeline(folder: str | os.PathLike, backend: str = defaults.BACKEND, verbose: bool = False):
-    """``DiSSPipeline.from_pretrained(folder)`` on the best device with ``backend`` (one of ``defaults.BACKENDS``)."""
+def load_pipeline(model: str | os.PathLike | None, backend: str = defaults.BACKEND, verbose: bool = False):
+    """``DiSSPipeline.from_pretrained`` of ``model`` (a shipped model's name, a folder, or None: the default; resolved
+    by ``folder.resolve_model``) on the best device with ``backend`` (one of ``defaults.BACKENDS``)."""
+    from diss.folder import resolve_model
     from diss.pipeline import DiSSPipeline
 
-    pipe = DiSSPipeline.from_pretrained(folder).to_best_device(backend=backend)
+    pipe = DiSSPipeline.from_pretrained(resolve_model(model)).to_best_device(backend=backend)
     announce_backend(pipe, verbose)
     return pipe

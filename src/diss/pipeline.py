@@ -2,7 +2,7 @@
 photo: SDEdit with ``strength``, a local edit with ``mask_image``) in, images out, with the three dials:
 sketch_guidance_scale, stroke_guidance_scale and realism.
 
-    pipe = DiSSPipeline.from_pretrained("pretrained/flowers-64")
+    pipe = DiSSPipeline.from_pretrained("pretrained/flowers")
     pipe.scheduler = DPMSolverMultistepScheduler.from_config(pipe.scheduler.config)
     image = pipe(sketch, stroke, generator=torch.manual_seed(0)).images[0]
 """
@@ -56,6 +56,15 @@ CUSTOM_PIPELINE_CODE = (
 @dataclass
 class DiSSPipelineOutput(BaseOutput):
     images: list[Image.Image] | np.ndarray | torch.Tensor
+
+
+def _forget_source_paths(folder: Path) -> None:
+    """Drop the ``_name_or_path`` diffusers records in the configs of a pipeline loaded from disk: a saved folder does
+    not carry the path of the one it came from (a user's home, a build machine's checkout)."""
+    for path in [folder / "model_index.json", *folder.glob("*/config.json")]:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if config.pop("_name_or_path", None) is not None:
+            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -126,9 +135,14 @@ class DiSSPipeline(DiffusionPipeline):
             raise DissError("diss saves safetensors only (pickled weights are never loaded)")
         folder = Path(save_directory)
         super().save_pretrained(folder, safe_serialization=True, **kwargs)
+        _forget_source_paths(folder)
         (folder / CUSTOM_PIPELINE_FILE).write_text(CUSTOM_PIPELINE_CODE, encoding="utf-8")
         meta = {"format": "diss-model", **self.diss_meta, "version": FOLDER_VERSION, "diss": __version__}
         meta.pop("sha256", None)
+        if self.upsampler is not None:  # what kind of upsampler this is, checked on every load (folder.py)
+            meta.setdefault("size", self.size)
+            record = {"trained_at": self.size * FACTOR, **(meta.get("upsampler") or {})}
+            meta["upsampler"] = {**record, "factor": FACTOR, "formulation": defaults.UPSAMPLER_FORMULATION}
         write_sums(folder, meta)
 
     def to_best_device(self, backend: str = "auto") -> DiSSPipeline:
@@ -263,13 +277,9 @@ class DiSSPipeline(DiffusionPipeline):
         sk = as_batch(sketch, prepare_sketch, size, n, "sketch", device)  # (n, 1, size, size): the user's lines, sharp
         sk = phi_like(x0[:, :1].expand(-1, -1, size, size)) if sk is None else sk
         scheduler = make_upsampler_sampler(self.upsampler_scheduler.config)
-        denoise = None
-        if mask_image is not None:
-            m = as_mask(mask_image, size, n, device)
-            if m is not None:
-                photo = as_batch(image, prepare_image, size, n, "image", device)  # (n, 3, size, size)
-                denoise = lambda d: x0_mask_denoiser(d, photo, m, scheduler)  # noqa: E731
-        return upsample(self.upsampler, scheduler, x0, sk, steps, generator, noise_level, self.progress_bar, denoise)
+        m = None if mask_image is None else as_mask(mask_image, size, n, device)  # (n, 1, size, size)
+        photo = None if m is None else as_batch(image, prepare_image, size, n, "image", device)  # (n, 3, size, size)
+        return upsample(self.upsampler, scheduler, x0, sk, steps, generator, noise_level, self.progress_bar, photo, m)
 
     @torch.no_grad()
     def __call__(
@@ -314,8 +324,8 @@ class DiSSPipeline(DiffusionPipeline):
         "pil", "np" (B, H, W, 3) and "pt" (B, 3, H, W) in [0, 1], "latent" (B, 3, H, W) in model range [-1, 1].
         ``callback_on_step_end(pipe, i, t, {"latents": x})`` after each step may return {"latents": ...} and set
         ``pipe._interrupt`` to stop. ``output_size``: the side of the images, the base's (``self.size``) or, in a
-        cascade folder, the upsampler's (the default there): ``upsampler_steps`` steps on the base's image, enlarged
-        and noised to ``upsampler_noise_level`` (noise-conditioning augmentation), with the sketch at that size; an
+        cascade folder, the upsampler's (the default there): ``upsampler_steps`` steps on the base's image, degraded
+        to ``upsampler_noise_level`` (noise-conditioning augmentation) and enlarged, with the sketch at that size; an
         edit's pixels outside the mask are then the photo's at that size."""
         self.check_inputs(
             num_inference_steps=num_inference_steps, num_images=num_images, realism=realism, realism_mode=realism_mode,

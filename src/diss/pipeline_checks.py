@@ -52,9 +52,10 @@ def check_inputs(
     if (
         isinstance(upsampler_noise_level, bool)
         or not isinstance(upsampler_noise_level, int)
-        or not (0 <= upsampler_noise_level < 1000)
+        or not (0 <= upsampler_noise_level < defaults.UPSAMPLER_LEVELS)
     ):
-        raise DissError(f"upsampler_noise_level must be a whole number in [0, 1000), not {upsampler_noise_level!r}")
+        raise DissError(f"upsampler_noise_level must be a whole number in [0, {defaults.UPSAMPLER_LEVELS}), "
+                        f"not {upsampler_noise_level!r}")  # fmt: skip
     if mask_image is not None and image is None:
         raise DissError("local editing needs the image to edit as well as mask_image")
     if not isinstance(strength, (int, float)) or not 0 < strength <= 1:

@@ -1,15 +1,18 @@
 """The cascade's second stage: a fully convolutional diffusion upsampler, 64 → 256 (Ho et al., Cascaded Diffusion).
 
-A v-predicting diffusers UNet2DModel on concat(x_t (3), the low-resolution image enlarged to the output size (3), the
-sketch at the output size (1)), so the user's lines sharpen the edges. Noise-conditioning augmentation: in training
-the low-resolution input is noised to a random level s of the noise schedule and s is given to the model (its
-``class_labels``, embedded like a timestep); at sampling a small fixed level, so the model copes with the base
-model's own artefacts. No attention: a model trained on 64 px crops runs on the whole 256 px image.
+A v-predicting diffusers UNet2DModel on concat(r_t, the low-resolution image enlarged to the output size (3), the
+sketch at the output size (1)). It diffuses the residual r = (x − enlarged low) / RESIDUAL_SCALE (SRDiff, Li et
+al. 2022): the bicubic enlargement is where it starts (r̂₀ = 0 gives it), so training only has to learn the detail,
+which a CPU session can afford. Noise-conditioning augmentation: in training the low-resolution input is degraded
+(Gaussian blur and a little noise) to a random level that the model is told (its ``class_labels``, embedded like a
+timestep) and the residual is taken from what the model sees; at sampling a small fixed level, so the model copes
+with the base model's own artefacts. No attention: a model trained on 64 px crops runs on the whole 256 px image.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -19,16 +22,23 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 from diss import defaults
 from diss.conventions import from_model
 from diss.diffusion import BETA_SCHEDULES, X0_CLIP, randn, seeded
+from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
 from diss.sampling import sample
 
 #: channels of the upsampler's input: x_t (3), the enlarged low-resolution image (3), the sketch (1)
 IN_CHANNELS = 7
 #: output side / input side
-FACTOR = 4
-#: noise-conditioning augmentation: training levels are drawn from 0 … AUG_MAX (timesteps of the schedule); sampling
-#: uses defaults.UPSAMPLER_NOISE_LEVEL
-AUG_MAX = 250
+FACTOR = defaults.UPSAMPLER_FACTOR
+#: noise-conditioning augmentation: levels are whole numbers 0 … AUG_MAX − 1 (embedded like timesteps); level ℓ blurs
+#: the low-resolution input by a Gaussian of σ = BLUR_MAX·ℓ/AUG_MAX pixels and adds noise of σ = NOISE_MAX·ℓ/AUG_MAX.
+#: Training draws ℓ/AUG_MAX = u², u uniform (mostly mild levels); sampling uses defaults.UPSAMPLER_NOISE_LEVEL
+AUG_MAX = defaults.UPSAMPLER_LEVELS
+BLUR_MAX = 1.2
+NOISE_MAX = 0.1
+#: the residual's scale: x − enlarged low has σ ≈ 0.12 on the flowers at 4× (and |·| ≤ 2); / 0.25 gives σ ≈ 0.5, an
+#: image's, so every timestep of the schedule carries some of it
+RESIDUAL_SCALE = float(defaults.UPSAMPLER_FORMULATION.split("/")[1])
 #: the training crop's side (a 64 px crop of a 256 px photo costs what a 64 px image costs the base model)
 CROP = 64
 
@@ -106,8 +116,9 @@ def make_upsampler_scheduler(beta_schedule: str = "linear") -> DDPMScheduler:
 
 def make_upsampler_sampler(config) -> DDIMScheduler:
     """DDIM with trailing timesteps (a few steps start from pure noise, t = 999, not from t = 750 at 4 steps), stepping
-    from ε: ``upsample_denoiser`` turns the model's v into ε."""
-    return DDIMScheduler.from_config(config, timestep_spacing="trailing", prediction_type="epsilon", **X0_CLIP)
+    from ε (``upsample_denoiser`` turns the model's v into ε); the residual's x̂₀ clipped to the range it can span."""
+    return DDIMScheduler.from_config(config, timestep_spacing="trailing", prediction_type="epsilon", clip_sample=True,
+                                     clip_sample_range=2.0 / RESIDUAL_SCALE, thresholding=False)  # fmt: skip
 
 
 def shrink(image: torch.Tensor, factor: int = FACTOR) -> torch.Tensor:
@@ -121,13 +132,36 @@ def enlarge(low: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(low, size=(size, size), mode="bicubic", align_corners=False).clamp(-1, 1)
 
 
-def noise_augment(low: torch.Tensor, level: torch.Tensor, scheduler, noise: torch.Tensor) -> torch.Tensor:
-    """q(low, s) = √ᾱ_s·low + √(1−ᾱ_s)·ε, the level s (B,) per sample; s = 0 keeps it (nearly) clean."""
-    return scheduler.add_noise(low, noise, level)
+def gaussian_blur(image: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) blurred by a Gaussian of ``sigma`` (B,) pixels per sample (0: unchanged), reflected at the edges."""
+    b, c, h, w = image.shape
+    radius = max(1, math.ceil(3 * float(sigma.max())))
+    x = torch.arange(-radius, radius + 1, device=image.device, dtype=image.dtype)  # (K,)
+    k = torch.exp(-(x**2) / (2 * sigma.to(image).clamp_min(1e-3).reshape(b, 1) ** 2))  # (B, K); σ → 0: a delta
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (B·C, K)
+    y = F.pad(image.reshape(1, b * c, h, w), (radius,) * 4, mode="reflect")
+    y = F.conv2d(y, k.reshape(b * c, 1, 1, -1), groups=b * c)  # rows
+    y = F.conv2d(y, k.reshape(b * c, 1, -1, 1), groups=b * c)  # columns
+    return y.reshape(b, c, h, w)
+
+
+def degrade(low: torch.Tensor, level: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
+    """Noise-conditioning augmentation of the low-resolution input (B, 3, h, w): blurred and noised by ``level`` (B,)
+    (see AUG_MAX); ``noise`` (B, 3, h, w) standard Gaussian, None at level 0 everywhere."""
+    strength = level.to(low).reshape(-1, 1, 1, 1) / AUG_MAX
+    out = gaussian_blur(low, BLUR_MAX * strength.reshape(-1))
+    return out if noise is None else out + NOISE_MAX * strength * noise.to(low)
+
+
+def draw_levels(b: int, generator, device) -> torch.Tensor:
+    """Training levels (B,): ℓ = ⌊AUG_MAX·u²⌋, u uniform, mostly mild, up to AUG_MAX − 1."""
+    where = generator.device if generator is not None else "cpu"
+    u = torch.rand(b, generator=generator, device=where).to(device)
+    return (AUG_MAX * u**2).long().clamp_max(AUG_MAX - 1)
 
 
 def upsampler_input(x_t: torch.Tensor, low: torch.Tensor, sketch: torch.Tensor) -> torch.Tensor:
-    """(B, 3, S, S), (B, 3, S, S), (B, 1, S, S) → (B, 7, S, S), the order the upsampler is trained with."""
+    """(B, 3, S, S) r_t, (B, 3, S, S), (B, 1, S, S) → (B, 7, S, S), the order the upsampler is trained with."""
     return torch.cat([x_t, low, sketch], dim=1)
 
 
@@ -145,33 +179,35 @@ def random_crops(tensors: list[torch.Tensor], side: int, generator: torch.Genera
 
 def upsampler_loss(
     unet, scheduler, image: torch.Tensor, sketch: torch.Tensor, generator: torch.Generator | None = None,
-    crop: int | None = CROP, aug_max: int = AUG_MAX,
+    crop: int | None = CROP,
 ) -> torch.Tensor:  # fmt: skip
-    """‖v − v̂‖² on random crops: the photo (B, 3, S, S) shrunk by FACTOR and enlarged back is the low-resolution
-    input, noised to a random level in [0, aug_max] that the model is told; ``sketch`` (B, 1, S, S)."""
-    low = enlarge(shrink(image), image.shape[-1])  # made on the fly: one cache serves any factor
-    if crop is not None:
-        image, low, sketch = random_crops([image, low, sketch], crop, generator)
+    """‖v − v̂‖² of the residual on random crops: the photo (B, 3, S, S) shrunk by FACTOR, degraded to a random level
+    that the model is told and enlarged back is the low-resolution input; r = (photo − it) / RESIDUAL_SCALE is
+    diffused; ``sketch`` (B, 1, S, S)."""
     b, device = image.shape[0], image.device
     where = generator.device if generator is not None else "cpu"  # the training step's generator: CPU or GPU
 
     def draw(fn, *args):
         return fn(*args, generator=generator, device=where).to(device)
 
+    low = shrink(image)  # made on the fly: one cache serves any factor
+    s = draw_levels(b, generator, device)
+    big = enlarge(degrade(low, s, draw(torch.randn, low.shape)), image.shape[-1])
+    if crop is not None:
+        image, big, sketch = random_crops([image, big, sketch], crop, generator)
+    r0 = (image - big) / RESIDUAL_SCALE
     t = draw(torch.randint, 0, scheduler.config.num_train_timesteps, (b,))
-    s = draw(torch.randint, 0, aug_max + 1, (b,))
-    noise, low_noise = draw(torch.randn, image.shape), draw(torch.randn, low.shape)
-    low = noise_augment(low, s, scheduler, low_noise)
-    x_t = scheduler.add_noise(image, noise, t)
-    v = scheduler.get_velocity(image, noise, t)
-    pred = unet(upsampler_input(x_t, low, sketch), t, class_labels=s).sample
+    noise = draw(torch.randn, r0.shape)
+    r_t = scheduler.add_noise(r0, noise, t)
+    v = scheduler.get_velocity(r0, noise, t)
+    pred = unet(upsampler_input(r_t, big, sketch), t, class_labels=s).sample
     return F.mse_loss(pred.float(), v.float())
 
 
 def upsample_denoiser(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, level: torch.Tensor):
-    """The upsampler as a ``sampling.Denoiser`` that predicts ε: the model's v at (x_t, t) becomes
-    ε = √ᾱ_t·v + √(1−ᾱ_t)·x_t (the same x̂₀), so the samplers and ``sampling.edit_x0`` (local editing) take it as
-    they take the base model's. The (augmented) enlarged ``low`` (B, 3, S, S), the ``sketch`` (B, 1, S, S) and the
+    """The upsampler as a ``sampling.Denoiser`` of the residual r that predicts ε: the model's v at (r_t, t) becomes
+    ε = √ᾱ_t·v + √(1−ᾱ_t)·r_t (the same x̂₀), so the samplers and ``sampling.edit_x0`` (local editing) take it as
+    they take the base model's. The degraded enlarged ``low`` (B, 3, S, S), the ``sketch`` (B, 1, S, S) and the
     augmentation ``level`` (B,) are bound; ``scheduler`` gives ᾱ."""
     dtype = getattr(unet, "dtype", torch.float32)
     inputs = upsampler_input(torch.zeros_like(low), low, sketch).to(dtype)  # (B, 7, S, S); channels 0–2 take x_t
@@ -189,21 +225,23 @@ def upsample_denoiser(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, 
 
 def upsample(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, steps: int = defaults.UPSAMPLER_STEPS,
              generator=None, level: int = defaults.UPSAMPLER_NOISE_LEVEL, progress_bar=None,
-             edit=None) -> torch.Tensor:  # fmt: skip
+             image: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
     """(B, 3, h, w) low-resolution images in model range and the (B, 1, S, S) sketch → (B, 3, S, S) in [-1, 1]: the
-    low-resolution input enlarged, noised to ``level`` (the noise from ``generator``, one per sample for a list),
-    then ``steps`` of ``scheduler`` from pure noise. ``edit(denoiser) → (denoiser, hook)`` wraps the denoiser (a
-    local edit: ``editing.x0_mask_denoiser``)."""
+    low-resolution input degraded to ``level`` (its noise from ``generator``, one per sample for a list) and
+    enlarged, plus the residual from ``steps`` of ``scheduler`` from pure noise. A local edit: ``image`` (B, 3, S, S)
+    and ``mask`` (B, 1, S, S) in {0, 1}: the residual edited on x̂₀ (``editing.x0_mask_denoiser``) and every pixel
+    outside the mask the image's exactly."""
     size, b, device = sketch.shape[-1], low.shape[0], low.device
-    big = enlarge(low, size)
     levels = torch.full((b,), int(level), device=device, dtype=torch.long)
-    big = noise_augment(big, levels, scheduler, randn(big.shape, generator, device)) if level > 0 else big
+    big = enlarge(degrade(low, levels, randn(low.shape, generator, device) if level > 0 else None), size)
     noise = randn((b, 3, size, size), generator, device)
     denoiser, hooks = upsample_denoiser(unet, scheduler, big, sketch.to(device), levels), []
-    if edit is not None:
-        denoiser, hook = edit(denoiser)
+    if mask is not None:
+        denoiser, hook = x0_mask_denoiser(denoiser, (image - big) / RESIDUAL_SCALE, mask, scheduler)
         hooks.append(hook)
-    return sample(denoiser, scheduler, noise, steps, generator, hooks, progress_bar=progress_bar)
+    r = sample(denoiser, scheduler, noise, steps, generator, hooks, progress_bar=progress_bar)
+    out = (big + RESIDUAL_SCALE * r).clamp(-1, 1)
+    return out if mask is None else mask * out + (1 - mask) * image  # outside the mask: the image, bit for bit
 
 
 @torch.no_grad()
@@ -212,7 +250,6 @@ def preview_upsamples(unet, scheduler_config, items: list[dict], steps: int, see
     image = torch.stack([it["image"] for it in items]).to(device)  # (B, 3, S, S)
     sketch = torch.stack([it["sketch"] for it in items]).to(device)  # (B, 1, S, S)
     low = shrink(image)
-    out = upsample(
-        unet, make_upsampler_sampler(scheduler_config), low, sketch, steps, seeded(range(seed, seed + len(items)))
-    )
+    sampler = make_upsampler_sampler(scheduler_config)
+    out = upsample(unet, sampler, low, sketch, steps, seeded(range(seed, seed + len(items))))
     return list(from_model(enlarge(low, image.shape[-1]))), list(from_model(out))
