@@ -233,7 +233,7 @@ def upsample(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, steps: in
     outside the mask the image's exactly."""
     size, b, device = sketch.shape[-1], low.shape[0], low.device
     levels = torch.full((b,), int(level), device=device, dtype=torch.long)
-    big = enlarge(degrade(low, levels, randn(low.shape, generator, device) if level > 0 else None), size)
+    big = enlarge(degrade(low, levels, randn(low.shape, generator, device)) if level > 0 else low, size)  # 0: as is
     noise = randn((b, 3, size, size), generator, device)
     denoiser, hooks = upsample_denoiser(unet, scheduler, big, sketch.to(device), levels), []
     if mask is not None:
