@@ -2,6 +2,7 @@
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -157,9 +158,26 @@ def test_the_drawing_study_measures_the_dial_on_drawings_from_no_photo(setup, tm
     cfg = config(setup, tmp_path / "d", studies=("drawings",), drawing_num=7, drawing_realism=(0.0, 1.0))
     m = evaluate(cfg, progress=False)["drawings"]
     assert m["n"] == 4 + 7 and set(m["realism"]) == {"0", "1"}
+    assert m["realism"]["0"]["lowpass_side"] > m["realism"]["1"]["lowpass_side"] == 1  # eq. 9's N of each row
     for v in m["realism"].values():
         assert v["kid"] == v["kid"] and v["stroke_error"] > 0 and 0 <= v["sketch_f1"] <= 1 and v["diversity"] > 0
         assert v["daisy_petals"]["L"] >= 0 and isinstance(v["daisy_petals"]["cream"], bool)
     assert set(m["targets"]) >= {"kid_halves", "stroke_error_rises_1.5x", "daisy_cream_everywhere"}
     report = (tmp_path / "d" / "report.md").read_text()
     assert (tmp_path / "d" / "drawings.png").is_file() and "drawings from no photo" in report
+
+
+def test_the_daisys_petal_colour_leaves_the_lines_drawn_over_the_petals_out():
+    from diss.evaluate_drawings import petal_colour
+
+    stroke = np.full((128, 128, 3), 255, np.uint8)
+    stroke[32:96, 32:96] = (240, 236, 222)  # cream paint
+    sketch = np.full((128, 128), 255, np.uint8)
+    sketch[32:96:6, 32:96] = 0  # outlines over the petals
+    image = np.zeros((64, 64, 3), np.uint8)
+    image[:] = (238, 234, 220)
+    image[cv2.resize(sketch, (64, 64), interpolation=cv2.INTER_AREA) < 200] = 20  # the lines come out dark
+    between = petal_colour(stroke, [image], sketch)
+    everywhere = petal_colour(stroke, [image])
+    assert between["cream"] and between["L"] > 90
+    assert not everywhere["cream"] and everywhere["L"] < between["L"] - 15

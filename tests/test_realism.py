@@ -12,6 +12,7 @@ from diss.guidance import two_condition_guidance
 from diss.model import build_unet, preset
 from diss.realism import (
     combined_reference,
+    line_mask,
     lowpass,
     lowpass_hook,
     lowpass_side,
@@ -22,10 +23,12 @@ from diss.realism import (
 from diss.sampling import sample
 
 
-def test_lowpass_side_follows_eq_9():
-    assert lowpass_side(0.0, 64) == 8 and lowpass_side(1.0, 64) == 1
-    assert lowpass_side(0.0, 256) == 32 and lowpass_side(1.0, 256) == 1
-    assert lowpass_side(0.0, 64, k=4) == 12 and lowpass_side(1.0, 64, k=4) == 5
+def test_lowpass_side_follows_eq_9_with_the_papers_top_at_small_sides():
+    assert lowpass_side(0.0, 256) == 32 and lowpass_side(1.0, 256) == 1  # the paper's range at its 256 px
+    assert lowpass_side(0.0, 512) == 64 and lowpass_side(0.5, 512) == 32  # m/8 above it
+    assert lowpass_side(0.0, 64) == 32 and lowpass_side(0.5, 64) == 16 and lowpass_side(1.0, 64) == 1  # 32 below it
+    assert lowpass_side(0.0, 16) == 8  # as far as m/2 allows
+    assert lowpass_side(0.0, 64, k=4) == 36 and lowpass_side(1.0, 64, k=4) == 5
     sides = [lowpass_side(s / 10, 128) for s in range(11)]
     assert sides == sorted(sides, reverse=True)  # more realism, coarser low-pass
     for bad in (-0.1, 1.5, float("nan")):
@@ -174,6 +177,26 @@ def test_strokes_on_the_whole_canvas_give_eq_8_exactly(n):
         assert torch.equal(out[:, :3], eps) and torch.equal(out[:, 3:], x[:, :1])
 
 
+@pytest.mark.parametrize("n", [1, 4, 8])
+def test_the_sketch_lines_do_not_darken_the_paint(n):
+    """Cream paint with a grid of dark lines over it (a third of its pixels, as the daisy's petals at 64 px): the low
+    frequencies taken are the paint's own colour, not paint and ink averaged (c_comb's); the coverage stays the
+    paint's, so realism keeps its full strength between the lines."""
+    paint = torch.ones(1, 1, 64, 64)
+    cream = torch.tensor([0.85, 0.8, 0.6]).reshape(1, 3, 1, 1)
+    sketch = torch.ones(1, 1, 64, 64)
+    sketch[..., ::3, :] = -1.0  # every third row is a line
+    reference = combined_reference(sketch, cream.expand(1, 3, 64, 64))
+    lines = line_mask(sketch)
+    assert lines.mean().item() == pytest.approx(22 / 64)
+    with_lines = paint_weights(paint, n, lines)
+    assert not with_lines.full.any() and torch.allclose(with_lines.coverage, torch.ones_like(paint), atol=1e-5)
+    assert torch.allclose(painted_lowpass(reference, with_lines, n), cream.expand(1, 3, 64, 64), atol=1e-4)
+    darkened = painted_lowpass(reference, paint_weights(paint, n), n)  # lines counted: c_comb's mean
+    assert (darkened - cream).mean() < -0.5
+    assert line_mask(torch.ones(1, 1, 8, 8)).sum() == 0  # white paper has no lines
+
+
 @pytest.mark.parametrize("n", [1, 3, 8])
 def test_unpainted_regions_keep_their_own_low_frequencies(n):
     """Strokes on the left half: far from the paint the sample is left exactly as it was; inside the paint its low
@@ -214,8 +237,9 @@ def test_the_painted_lowpass_stays_within_the_painted_values(n):
 def test_strokes_on_half_the_canvas_leave_the_free_half_to_the_model_on_the_shipped_model():
     """Unpainted white is "free here", not white paint: at realism 1 the free half keeps the mean colour it has without
     realism (the default x̂₀ mode: a few ΔE) and is not washed towards white (both modes). Eq. 8 with white counted as
-    paint, on the same 2 seeds: ΔE 30 and 31 (x̂₀, low-pass), L* +29; here ΔE 4 and 18 (x̂₀, low-pass), L* −3
-    (measured at fp32; over 6 seeds ΔE 6.2 for x̂₀, 14.7 for low-pass on x_t)."""
+    paint, on the same 2 seeds: ΔE 30 and 31 (x̂₀, low-pass), L* +29; here ΔE 8.5 and 15.5 (x̂₀, low-pass), L* +6
+    (measured at fp32): the low frequencies are the paint's between the sketch's lines, the daisy's light petals, so
+    the free half next to them lightens a little (ΔE 4 and 18, L* −3 while the lines were counted as paint)."""
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     from diss.demo import load_example
@@ -238,6 +262,6 @@ def test_strokes_on_half_the_canvas_leave_the_free_half_to_the_model_on_the_ship
     off = free_half_lab(realism=None)
     for mode in ("lowpass", None):  # None: the default
         lab = free_half_lab(realism=1.0, **({"realism_mode": mode} if mode else {}))
-        assert (lab[:, 0] - off[:, 0]).mean() < 5.0, mode  # lightness: eq. 8 raises it by ~29
+        assert (lab[:, 0] - off[:, 0]).mean() < 8.0, mode  # lightness: eq. 8 raises it by ~29
         if mode is None:
-            assert deltaE_ciede2000(off, lab).mean() < 8.0
+            assert deltaE_ciede2000(off, lab).mean() < 10.0

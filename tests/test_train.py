@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -222,6 +223,26 @@ def test_two_process_distributed_run_keeps_ranks_identical(cache, tmp_path):
     saved = load_newest(out).model
     assert all(torch.equal(saved[k], r0[k]) for k in r0)
     assert not torch.equal(saved["conv_in.weight"], torch.zeros_like(saved["conv_in.weight"]))
+
+
+def test_init_fine_tunes_a_model_folder_with_loose_strokes(cache, tmp_path, tiny_model):
+    from diss.train_run import _load_init
+
+    start = _load_init(str(tiny_model))
+    saved = load_file(tiny_model / "unet" / "diffusion_pytorch_model.safetensors")
+    assert start.keys() == saved.keys()
+    assert all(v.dtype == torch.float32 and torch.equal(v, saved[k].float()) for k, v in start.items())
+    out = tmp_path / "ft"
+    unet = train(config(cache, out, init=str(tiny_model), loose=0.5, stage="2", max_steps=4), progress=False)
+    assert json.loads((out / "train_config.json").read_text())["loose"] == 0.5
+    moved = max((p.detach().float() - start[n]).abs().max().item() for n, p in unet.named_parameters())
+    assert 0 < moved < 0.1  # a fine-tune: it starts from the folder's weights and takes small steps from them
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_model, bad)
+    with open(bad / "unet" / "diffusion_pytorch_model.safetensors", "r+b") as f:
+        f.truncate(100)
+    with pytest.raises(DissError):
+        _load_init(str(bad))  # checked before anything is read
 
 
 def run_cli(capsys, *argv):

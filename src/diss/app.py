@@ -34,7 +34,6 @@ from diss.canvas import (  # noqa: E402
 from diss.conventions import to_uint8  # noqa: E402
 from diss.errors import DissError  # noqa: E402
 
-REALISM_SWEEP = (0.0, 0.25, 0.5, 0.75, 1.0)
 SAMPLER_CHOICES = list(defaults.SAMPLERS)
 # quick preview: DDIM steps after each stroke. A guided step on the shipped 64 px model is one U-Net forward at batch 3:
 # a 2-step preview took 0.29 s (3 steps 0.43 s, 4 steps 0.57 s) on 2 cores of an AVX-512/bf16 EPYC, 0.78 s with the
@@ -316,12 +315,12 @@ class DissApp:
             yield _no_change(), f"error: {e}"
             return
         sketch, stroke, note = self._drawing(sketch_canvas, stroke_canvas)
-        n = len(REALISM_SWEEP)
+        n = len(defaults.REALISM_SWEEP)
 
         def make(callback):
 
             results, steps = [], kw["num_inference_steps"]
-            for k, r in enumerate(REALISM_SWEEP):
+            for k, r in enumerate(defaults.REALISM_SWEEP):
                 out = self.pipe(
                     sketch,
                     stroke,

@@ -30,6 +30,9 @@ NO_STROKE_MIN: int = 250
 PAINT_MAX: int = 245
 #: paper colour of a sketch (uint8); lines are darker than this
 SKETCH_PAPER: int = 255
+#: a sketch pixel below this (uint8) is on a line: a thin line shrunk to a small size still darkens the pixels it
+#: crosses this much (the realism dial leaves them out of the paint's low frequencies; the drawing study's lines)
+LINE_MAX: int = 200
 
 
 def stroke_mask(stroke: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 import torch
 
+from diss import defaults
 from diss.data.images import load_image
 from diss.demo_config import DemoConfig
 from diss.diffusion import seeded
@@ -22,7 +23,6 @@ from diss.folder import EXAMPLES
 from diss.grid import save_grid
 
 EXAMPLE_NAMES = ("daisy", "poppy", "sunflower", "pink")
-REALISM_VALUES = (0.0, 0.25, 0.5, 0.75, 1.0)
 SCALE_VALUES = (0.0, 1.5, 3.0)
 
 
@@ -60,7 +60,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     pipe = load_pipeline(config.model, backend=config.backend, verbose=config.verbose)
     pipe.set_progress_bar_config(disable=True)  # the demo's own bar counts its batches
     out = output_dir(config.out)  # made only once the model loaded: a failed start leaves nothing behind
-    jobs = len(REALISM_VALUES) + len(SCALE_VALUES) + 2 + len(EXAMPLE_NAMES)
+    jobs = len(defaults.REALISM_SWEEP) + len(SCALE_VALUES) + 2 + len(EXAMPLE_NAMES)
     bar = tqdm(total=jobs, desc="demo", unit="batch", disable=not progress)
 
     def generate(sketch, stroke, n: int, seed: int, same_seed: bool = False, **kw) -> list[np.ndarray]:
@@ -90,15 +90,16 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
 
 
 def _realism_sweep(generate, drawing, config: DemoConfig, path: Path) -> Path:
-    """Rows realism 0 → 1 (N from eq. 9), columns seeds; the same seeds in every row."""
+    """Rows realism 0 → 1 (N from eq. 9: 32 → 1 at 64 px), columns seeds; the same seeds in every row."""
     sketch, stroke = drawing
     n_seeds = config.seeds
-    rows = [[sketch, stroke] + generate(sketch, stroke, n_seeds, config.seed, realism=r) for r in REALISM_VALUES]
+    sweep = defaults.REALISM_SWEEP
+    rows = [[sketch, stroke] + generate(sketch, stroke, n_seeds, config.seed, realism=r) for r in sweep]
     save_grid(
         path,
         rows,
         col_labels=["sketch", "strokes"] + [f"seed {config.seed + i}" for i in range(n_seeds)],
-        row_labels=[f"realism {r:g}" for r in REALISM_VALUES],
+        row_labels=[f"realism {r:g}" for r in sweep],
     )
     return path
 

@@ -47,7 +47,7 @@ class EvalConfig:
     sdedit_t0: tuple[float, ...] = (0.3, 0.5, 0.7)
     # the drawings study (diss.evaluate_drawings): the cartoon drawings besides the examples, and the dial's values
     drawing_num: int = 63
-    drawing_realism: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
+    drawing_realism: tuple[float, ...] = defaults.REALISM_SWEEP
     diversity_inputs: int = 8
     diversity_samples: int = 4
     compile: bool = opt(False, COMPILE_HELP)  # pays on a GPU

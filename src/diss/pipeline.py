@@ -34,7 +34,14 @@ from diss.errors import DissError
 from diss.folder import UPSAMPLER_PARTS, check_model_folder, read_json, write_sums
 from diss.guidance import guidance_interval, two_condition_guidance
 from diss.pipeline_checks import check_inputs
-from diss.realism import combined_reference, lowpass_hook, lowpass_side, paint_mask, x0_lowpass_denoiser
+from diss.realism import (
+    combined_reference,
+    line_mask,
+    lowpass_hook,
+    lowpass_side,
+    paint_mask,
+    x0_lowpass_denoiser,
+)
 from diss.runtime import Runtime
 from diss.sampling import sample
 from diss.schedulers import make_sampler
@@ -254,10 +261,11 @@ class DiSSPipeline(DiffusionPipeline):
         if realism is not None and st is not None:  # the low frequencies come from the strokes: none, no realism
             side = lowpass_side(realism, self.size, realism_k)
             reference, paint = combined_reference(sk, st), paint_mask(st)  # (n, 3, S, S), p (n, 1, S, S)
+            lines = None if sk is None else line_mask(sk)  # (n, 1, S, S): left out of the paint's low frequencies
             if realism_mode == "lowpass":
-                hooks.append(lowpass_hook(reference, scheduler, side, generator, paint=paint))
+                hooks.append(lowpass_hook(reference, scheduler, side, generator, paint=paint, lines=lines))
             else:
-                denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side, paint=paint)
+                denoiser = x0_lowpass_denoiser(denoiser, reference, scheduler, side, paint=paint, lines=lines)
         if mask is not None:
             denoiser, composite = x0_mask_denoiser(denoiser, photo, mask, scheduler)  # feathered inside the mask
             hooks.append(composite)

@@ -7,25 +7,36 @@ low frequencies are measured on the painted pixels only (p = 1 where a stroke pi
 "white means no stroke here"), with a normalised low-pass, and blended in by the local paint coverage c:
 
     LP^p_N(y) = LP⁺_N(p·y) / LP⁺_N(p)                     the low frequencies of y's painted pixels only
-    c = LP⁺_{N_c}(p) ∈ [0, 1],  N_c = max(N, m/8)          the local paint coverage, at eq. 9's finest scale
+    c = LP⁺_{N_c}(p) ∈ [0, 1],  N_c = max(N, m/8)          the local paint coverage, at the paper's finest scale
     x_{t−1} ← x̃_{t−1} − c·LP^p_N(x̃_{t−1}) + c·LP^p_N(q(c_comb, t−1))
 
 so painted regions take the reference's low frequencies (of its paint, not of the white around it) and unpainted ones
 keep the sample's own; c is local at every N (at N = 1, LP_N is the mean of the whole canvas). LP⁺_N is LP_N with its
-negative lobes cut (each axis' weights clipped at 0 and scaled back to sum 1): LP_N's ringing can make LP_N(p) vanish or
-turn negative near the edge of the paint, and the quotient explode; with LP⁺_N it is a weighted mean of painted values.
-At N = 1 (realism 1, the default) LP⁺_N is LP_N. A sample whose strokes cover the whole canvas (p ≡ 1) gets eq. 8
-itself, bit for bit. The reference is noised to t−1 — the step being produced — with fresh noise per sample (the
-original code noised it to t, and mixed the samples of a batch).
+negative lobes cut (each axis' weights clipped at 0 and scaled back to sum 1): LP_N's ringing can make LP_N(p) vanish
+or turn negative near the edge of the paint, and the quotient explode; with LP⁺_N it is a weighted mean of painted
+values. At N = 1 (realism 1, the default) LP⁺_N is LP_N. A sample whose strokes cover the whole canvas (p ≡ 1) and has
+no sketch gets eq. 8 itself, bit for bit. The reference is noised to t−1 — the step being produced — with fresh noise
+per sample (the original code noised it to t, and mixed the samples of a batch).
+
+Where a sketch is given, its lines are left out of the weights too (p·(1 − lines) in LP^p_N, c still the paint's):
+drawn over the strokes in c_comb they darken the paint's low frequencies, a third of the daisy's petal pixels at 64
+px, whose cream came out grey-mauve; between the lines the paint's own colour is kept (on the drawing benchmark,
+realism 0: stroke ΔE 18.5 → 9.5, the daisy's petals L* 62 → 81; BENCHMARKS.md), and the lines are the sketch
+guidance's to draw.
 
 Where: ``x0_lowpass_denoiser`` (the default, ``realism_mode="x0"``) applies the replacement to the predicted x̂₀
 inside the denoiser with the clean reference, so every scheduler steps from a consistent history; ``lowpass_hook``
 ("lowpass") is eq. 8 as the paper has it, on x_t after each step. At the defaults the two score alike (FID 88.45 vs
-89.16, N = 249), and strokes on half the canvas leave the free half 6.2 vs 14.7 ΔE from realism off (BENCHMARKS.md).
+89.16, N = 249), and strokes on half the canvas leave the free half 6.2 vs 14.7 ΔE from realism off (BENCHMARKS.md;
+both measured while the lines still counted as paint).
 
-The side N comes from the realism s ∈ [0, 1] and the image side m: N = −s·(m/8 − 1) + m/8 + k (DiSS eq. 9), rounded
-and kept in [1, m]. s = 0 keeps the most of the reference (N = m/8 + k: 8×8 at 64 px with k = 0), s = 1 the least
-(N = 1 + k: only the mean colour when k = 0). ``k`` shifts the whole range towards the reference.
+The side N comes from the realism s ∈ [0, 1] and the image side m: N = −s·(N₀ − 1) + N₀ + k (DiSS eq. 9), rounded and
+kept in [1, m]. s = 0 keeps the most of the reference (N = N₀ + k), s = 1 the least (N = 1 + k: only the mean colour
+when k = 0); ``k`` shifts the whole range towards the reference. The paper's top is N₀ = m/8, 32 at its 256 px; at
+the sides below, N₀ stays 32 as far as half the side allows (``realism_top``): at 64 px eq. 9 spans only 8 → 1, and
+realism 0 then re-renders a drawing with the model's texture instead of keeping its look. On the drawing benchmark
+(shipped model, 64 px, BENCHMARKS.md) N = 32 / 16 / 8 / 1 give KID 0.143 / 0.129 / 0.109 / 0.104 and stroke ΔE 6.5 /
+7.0 / 9.5 / 13.3: the dial's painting end is at 32, not 8.
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from diss.conventions import NO_STROKE_MIN
+from diss.conventions import LINE_MAX, NO_STROKE_MIN
 from diss.diffusion import q_sample_at, sample_noise
 from diss.errors import DissError
 from diss.sampling import edit_x0
@@ -45,14 +56,21 @@ from diss.sampling import edit_x0
 #: LP⁺_N(p) is kept at least this in LP^p_N's denominator; below it LP⁺_N(p·y) is smaller still, so the quotient stays
 #: within the painted values of y (and far from any paint both are 0: the sample keeps its own low frequencies there)
 MIN_PAINT_DENSITY = 1e-3
+#: the low-pass side at realism 0 at the paper's 256 px (m/8), kept at smaller sides as far as m/2 allows
+REALISM_TOP = 32
+
+
+def realism_top(image_side: int) -> float:
+    """N₀, the low-pass side at realism 0: the paper's m/8, but at least 32 (its value at 256 px) up to m/2."""
+    return max(image_side / 8.0, min(REALISM_TOP, image_side / 2.0))
 
 
 def lowpass_side(realism: float, image_side: int, k: int = 0) -> int:
-    """N of DiSS eq. 9: the side of the low-pass image for realism ``realism`` at image side ``image_side``."""
+    """N of DiSS eq. 9, N = −s·(N₀ − 1) + N₀ + k: the side of the low-pass image for ``realism`` at ``image_side``."""
     if not 0.0 <= float(realism) <= 1.0:
         raise DissError(f"realism must lie in [0, 1], not {realism}")
-    m8 = image_side / 8.0
-    n = -float(realism) * (m8 - 1.0) + m8 + k
+    top = realism_top(image_side)
+    n = -float(realism) * (top - 1.0) + top + k
     return int(min(max(round(n), 1), image_side))
 
 
@@ -111,23 +129,30 @@ def paint_mask(stroke: torch.Tensor) -> torch.Tensor:
     return (stroke.amin(dim=1, keepdim=True) < threshold).float()
 
 
+def line_mask(sketch: torch.Tensor) -> torch.Tensor:
+    """The sketch's lines (B, 1, H, W) in model range → 1.0 on every pixel a line darkens (``conventions.LINE_MAX``)."""
+    return (sketch < LINE_MAX / 127.5 - 1.0).float()
+
+
 class PaintWeights(NamedTuple):
     """What the painted low-pass needs of the paint mask p, computed once per sampling run."""
 
-    mask: torch.Tensor  # p (B, 1, H, W) in {0, 1}
-    full: torch.Tensor  # (B, 1, 1, 1) bool: painted everywhere, so eq. 8 itself applies
-    density: torch.Tensor  # LP⁺_N(p) (B, 1, H, W), at least MIN_PAINT_DENSITY
+    mask: torch.Tensor  # w (B, 1, H, W) in {0, 1}: p, less the sketch's lines where they are given
+    full: torch.Tensor  # (B, 1, 1, 1) bool: painted everywhere and no lines, so eq. 8 itself applies
+    density: torch.Tensor  # LP⁺_N(w) (B, 1, H, W), at least MIN_PAINT_DENSITY
     coverage: torch.Tensor  # c = LP⁺_{N_c}(p) (B, 1, H, W) in [0, 1]; exactly 1 for a sample painted everywhere
 
 
-def paint_weights(paint: torch.Tensor, n: int) -> PaintWeights:
-    """p (B, 1, H, W) → the density and coverage of the module docstring. Device ops only: nothing is read back."""
+def paint_weights(paint: torch.Tensor, n: int, lines: torch.Tensor | None = None) -> PaintWeights:
+    """p (B, 1, H, W) and the sketch's line mask (or None) → the weights, density and coverage of the module docstring.
+    Device ops only: nothing is read back."""
     p = paint.float()
-    full = p.amin(dim=(1, 2, 3), keepdim=True) >= 1.0  # (B, 1, 1, 1)
-    n_c = max(n, lowpass_side(0.0, min(p.shape[-2:])))  # eq. 9's finest side: c stays local even at N = 1
-    density = lowpass(p, n, positive=True).clamp(min=MIN_PAINT_DENSITY)
+    w = p if lines is None else p * (1.0 - lines.float())  # the paint between the lines
+    full = w.amin(dim=(1, 2, 3), keepdim=True) >= 1.0  # (B, 1, 1, 1)
+    n_c = max(n, round(min(p.shape[-2:]) / 8))  # the paper's finest side, m/8: c stays local even at N = 1
+    density = lowpass(w, n, positive=True).clamp(min=MIN_PAINT_DENSITY)
     coverage = torch.where(full, torch.ones_like(p), lowpass(p, n_c, positive=True).clamp(0.0, 1.0))
-    return PaintWeights(p, full, density, coverage)
+    return PaintWeights(w, full, density, coverage)
 
 
 def painted_lowpass(y: torch.Tensor, weights: PaintWeights | None, n: int) -> torch.Tensor:
@@ -160,8 +185,10 @@ def combined_reference(sketch: torch.Tensor | None, stroke: torch.Tensor | None)
     return torch.minimum(stroke, sketch.expand(-1, 3, -1, -1))  # ink (−1) darkens, paper (+1) leaves paint as is
 
 
-def _weights(reference: torch.Tensor, paint: torch.Tensor | None, n: int) -> PaintWeights | None:
-    return None if paint is None else paint_weights(paint.to(reference.device), n)  # None: p ≡ 1, eq. 8 as it is
+def _weights(reference: torch.Tensor, paint: torch.Tensor | None, n: int, lines: torch.Tensor | None):
+    if paint is None:  # p ≡ 1: eq. 8 as it is
+        return None
+    return paint_weights(paint.to(reference.device), n, None if lines is None else lines.to(reference.device))
 
 
 def lowpass_hook(
@@ -170,10 +197,12 @@ def lowpass_hook(
     n: int,
     generator: torch.Generator | list | None = None,
     paint: torch.Tensor | None = None,
+    lines: torch.Tensor | None = None,
 ):
     """A sampler hook applying the painted eq. 8 (module docstring) with the reference (B, 3, H, W) noised to
-    ``t_prev`` (clean when ``t_prev`` < 0); ``paint`` (B, 1, H, W) is p (``paint_mask`` of the strokes), None: p ≡ 1."""
-    weights = _weights(reference, paint, n)
+    ``t_prev`` (clean when ``t_prev`` < 0); ``paint`` (B, 1, H, W) is p (``paint_mask`` of the strokes), None: p ≡ 1;
+    ``lines`` (B, 1, H, W) the sketch's ``line_mask``, left out of the low frequencies (None: none)."""
+    weights = _weights(reference, paint, n, lines)
     lp_ref_cache: dict[int, torch.Tensor] = {}
     alphas = scheduler.alphas_cumprod.cpu()  # ᾱ on the host, taken once
 
@@ -190,14 +219,17 @@ def lowpass_hook(
     return hook
 
 
-def x0_lowpass_denoiser(denoiser, reference: torch.Tensor, scheduler, n: int, paint: torch.Tensor | None = None):
+def x0_lowpass_denoiser(
+    denoiser, reference: torch.Tensor, scheduler, n: int, paint: torch.Tensor | None = None, lines=None
+):
     """Manifold-consistent realism: replace the low frequencies of the predicted x̂₀ (not of x_t) inside the denoiser.
 
     x̂₀ = (x_t − √(1−ᾱ_t)·ε)/√ᾱ_t; x̂₀ ← x̂₀ − c·LP^p_N(x̂₀) + c·LP^p_N(c_comb) (the module docstring's painted eq. 8;
     with p ≡ 1, ``paint`` None, the paper's x̂₀ − LP_N(x̂₀) + LP_N(c_comb)); ε ← (x_t − √ᾱ_t·x̂₀)/√(1−ᾱ_t). Every
     sampler consumes ε, so this works with all of them, and x_t stays on the noise level the sampler expects.
+    ``paint`` and ``lines`` as for ``lowpass_hook``.
     """
-    weights = _weights(reference, paint, n)
+    weights = _weights(reference, paint, n, lines)
     lp_ref = {}  # LP^p_N(c_comb) per device and dtype, made once
 
     def replace(x0: torch.Tensor) -> torch.Tensor:

@@ -173,7 +173,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     """
     started = time.perf_counter()
     config.validate()
-    augmentation = AugmentConfig() if config.augment else None
+    augmentation = AugmentConfig(loose=config.loose) if config.augment else None
     dataset = SketchStrokeDataset(config.data, augmentation=augmentation, seed=config.seed, size=config.size)
     config.size = dataset.size
     accelerator, log_with = _accelerator(config)

@@ -53,6 +53,9 @@ class TrainConfig:
     channels_last: bool = opt(True, "no channels-last memory layout")
     compile: bool = opt(False, "torch.compile the U-Net (pays off on GPUs)")
     augment: bool = opt(True, "no training-time augmentation")
+    loose: float = opt(0.0, "chance that an item's strokes are replaced by a loose rendering of its photo (a flat "
+                       "cartoon, or its strokes coarse, blurred, moved, recoloured): the realism dial gets something "
+                       "to trade (default 0)", "unit", metavar="P")  # fmt: skip
     seed: int = opt(0, None, "int")
     checkpoint_every: int = opt(1000, None, "positive", metavar="N")
     keep_checkpoints: int = opt(3, None, "positive", metavar="K")
@@ -60,7 +63,8 @@ class TrainConfig:
     preview_steps: int = opt(25, "DDIM steps of each preview sample", "positive", cli=False)
     log_every: int = opt(50, None, "positive", metavar="N")
     workers: int = opt(0, "data loader processes (default 0)", "int")
-    init: str | None = opt(None, "start from the EMA weights of another run (e.g. stage 1)", metavar="RUN")
+    init: str | None = opt(None, "start from the EMA weights of another run (e.g. stage 1), or fine-tune a model "
+                           "folder or shipped model", metavar="RUN|DIR|NAME")  # fmt: skip
     time_limit: float | None = opt(None, "fit the run into MIN minutes: the speed is measured early and --max-steps "
                                    "shortened to fit", "finite", metavar="MIN")  # fmt: skip
 
@@ -79,8 +83,8 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "grad_accum", "checkpoint_every", "preview_every", "log_every"):
             if getattr(self, name) < 1:
                 raise DissError(f"--{name.replace('_', '-')} must be at least 1")
-        if not (0.0 <= self.p_uncond <= 1.0 and 0.0 <= self.stage2_fraction <= 1.0):
-            raise DissError("--p-uncond and --stage2-fraction must lie in [0, 1]")
+        if not (0.0 <= self.p_uncond <= 1.0 and 0.0 <= self.stage2_fraction <= 1.0 and 0.0 <= self.loose <= 1.0):
+            raise DissError("--p-uncond, --stage2-fraction and --loose must lie in [0, 1]")
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise DissError("--lr must be a positive number")
         if not 0.0 <= self.ema_decay < 1.0:

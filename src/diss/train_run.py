@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file
 
 from diss.checkpoint import Checkpoint, list_checkpoints, load_newest, save_checkpoint
 from diss.conventions import from_model
@@ -31,11 +32,24 @@ def model_config_of(config: TrainConfig):
     return preset(config.preset, config.learned_variance)
 
 
-def _load_init(path: str) -> dict[str, torch.Tensor]:
-    """EMA weights of the newest checkpoint of another run (to fine-tune stage 2 from a stage-1 run)."""
+def _load_init(path: str, task: str = "base") -> dict[str, torch.Tensor]:
+    """The starting weights of ``--init``: the EMA weights of the newest checkpoint of another run (to fine-tune stage 2
+    from a stage-1 run), or the network of a model folder or shipped model (to fine-tune it), checked and in fp32."""
+    from diss.folder import SHIPPED_MODELS, check_model_folder, resolve_model
+
+    folder = Path(path)
+    is_model = str(path) in SHIPPED_MODELS or (folder / "model_index.json").is_file()
+    if is_model and not (folder / "checkpoints").is_dir():
+        folder = resolve_model(path)
+        check_model_folder(folder)  # layout, safetensors only, config bounds, sums: before anything is read
+        sub = folder / ("upsampler" if task == "upsampler" else "unet")
+        files = sorted(sub.glob("*.safetensors")) if sub.is_dir() else []
+        if not files:
+            raise DissError(f"--init {path} has no {sub.name}/ network to start from")
+        return {k: v.float() for k, v in load_file(files[0]).items()}
     ckpt = load_newest(path)
     if ckpt is None:
-        raise DissError(f"--init {path} holds no complete checkpoint")
+        raise DissError(f"--init {path} holds no complete checkpoint (nor is it a model folder)")
     return ckpt.ema
 
 
@@ -104,7 +118,7 @@ class Run:
             self.say(f"resuming {config.out} at step {self.start_step}")
         elif config.init:
             try:
-                self.unet.load_state_dict(_load_init(config.init))
+                self.unet.load_state_dict(_load_init(config.init, config.task))
             except RuntimeError as e:
                 raise DissError(f"--init {config.init} does not fit preset {config.preset} ({e})") from None
             self.ema = EMAModel(self.unet.parameters(), decay=config.ema_decay, foreach=True)

@@ -1,14 +1,21 @@
 import numpy as np
+import pytest
 
-from diss.conventions import stroke_mask
+from diss.conventions import PAINT_MAX, stroke_mask
 from diss.data.augment import (
     AugmentConfig,
     augment,
+    blur_paint,
+    cartoon,
+    coarsen,
     drop_lines,
     elastic_warp,
     jitter_colors,
     jitter_line_width,
+    loose_strokes,
+    move,
     random_partial_mask,
+    recolour,
 )
 from diss.data.sketch import extract_sketch
 from diss.data.stroke import extract_stroke
@@ -79,3 +86,65 @@ def test_partial_mask_erases_to_white(photos):
     covered = [stroke_mask(random_partial_mask(stroke, np.random.default_rng(s))).mean() for s in range(8)]
     assert all(c < stroke_mask(stroke).mean() for c in covered)
     assert min(covered) > 0.0
+
+
+def test_loose_replaces_the_strokes_only_and_is_seeded(photos):
+    image, sketch, stroke = triple(photos)
+    cfg = AugmentConfig(**{**AugmentConfig.off().__dict__, "loose": 1.0})
+    a = augment(image, sketch, stroke, np.random.default_rng(3), cfg)
+    b = augment(image, sketch, stroke, np.random.default_rng(3), cfg)
+    assert np.array_equal(a[0], image) and np.array_equal(a[1], sketch)
+    assert not np.array_equal(a[2], stroke) and np.array_equal(a[2], b[2])
+    assert a[2].shape == stroke.shape and a[2].dtype == np.uint8
+
+
+def test_loose_off_draws_nothing_from_the_generator(photos):
+    """loose = 0 (the default) leaves every other augmentation's draws, and so earlier runs' data, as they were."""
+    image, sketch, stroke = triple(photos)
+    rng_a, rng_b = np.random.default_rng(9), np.random.default_rng(9)
+    augment(image, sketch, stroke, rng_a, AugmentConfig())
+    augment(image, sketch, stroke, rng_b, AugmentConfig(loose=0.0))
+    assert rng_a.random() == rng_b.random()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_loose_paint_never_reads_as_no_stroke(photos, seed):
+    image, _, stroke = triple(photos)
+    out = loose_strokes(image, stroke, np.random.default_rng(seed))
+    painted = stroke_mask(out)
+    assert painted.any()
+    assert out[painted].max() <= PAINT_MAX + 1  # paint stays paint: only unpainted pixels are white
+
+
+def test_cartoon_is_a_few_flat_colours(photos):
+    image, _, _ = triple(photos)
+    flat = cartoon(image, np.random.default_rng(0))
+    colours = np.unique(flat.reshape(-1, 3), axis=0)
+    assert 2 <= len(colours) <= 6
+    assert np.abs(flat.astype(float).mean((0, 1)) - image.astype(float).mean((0, 1))).max() < 60  # the photo's colours
+
+
+def test_coarsen_paints_blocks_and_keeps_white_white(photos):
+    _, _, stroke = triple(photos)
+    out = coarsen(stroke, np.random.default_rng(1))
+    rows = np.unique(out.reshape(-1, 3), axis=0)
+    assert len(rows) <= 16 * 16 + 1  # one colour per cell at most
+    white = np.full_like(stroke, 255)
+    for f in (coarsen, blur_paint, move, recolour):
+        assert np.array_equal(f(white, np.random.default_rng(0)), white)  # no paint in, no paint out
+
+
+def test_blur_paint_does_not_bleed_white_into_paint():
+    stroke = np.full((48, 48, 3), 255, np.uint8)
+    stroke[:, :24] = (200, 30, 30)
+    out = blur_paint(stroke, np.random.default_rng(0))
+    inner = out[:, :16]
+    assert np.abs(inner.astype(int) - (200, 30, 30)).max() <= 2  # the paint keeps its colour up to its edge
+    assert (out[:, 32:] == 255).all()  # and the unpainted side stays unpainted
+
+
+def test_move_shifts_the_paint(photos):
+    _, _, stroke = triple(photos)
+    moved = move(stroke, np.random.default_rng(2))
+    assert moved.shape == stroke.shape and not np.array_equal(moved, stroke)
+    assert abs(stroke_mask(moved).mean() - stroke_mask(stroke).mean()) < 0.3

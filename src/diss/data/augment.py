@@ -2,6 +2,12 @@
 
 Sketch: line width jitter, random line dropout, small elastic warps. Strokes: colour jitter of the paint and random
 partial masks (parts of the canvas turned back to white, i.e. "no stroke here"). Paired: horizontal flip of all three.
+
+Loose strokes ([4/5], ``AugmentConfig.loose``): the strokes painted from the very photo to be reproduced teach a model
+to copy them, so the realism dial has nothing to trade. With chance ``loose`` the strokes are replaced by a looser
+rendering of the photo's colours, the way people paint: a flat-colour cartoon of it (a few colours, the background
+left white or filled flat), or its painted strokes made coarse (blocky), blurred, moved (shifted, scaled, rotated) and
+re-coloured (hue, saturation, lightness) — the image to produce stays the photo.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ class AugmentConfig:
     warp_pixels: float = 1.5  # displacement amplitude at 64 px (scales with size)
     color_jitter: float = 0.8
     partial_mask: float = 0.3  # chance that part of the strokes is erased to white
+    loose: float = 0.0  # chance that the strokes are replaced by a loose rendering (``loose_strokes``)
 
     @staticmethod
     def off() -> AugmentConfig:
-        return AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0)
+        return AugmentConfig(0, 0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def jitter_line_width(sketch: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -102,6 +109,78 @@ def random_partial_mask(stroke: np.ndarray, rng: np.random.Generator) -> np.ndar
     return out
 
 
+def cartoon(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The photo (H, W, 3) as a flat-colour cartoon: smoothed, its colours clustered into 3–6 flat ones (k-means), the
+    largest region's colour (its background, mostly) left unpainted half the time."""
+    h, w = image.shape[:2]
+    smooth = cv2.GaussianBlur(image.astype(np.float32), (0, 0), rng.uniform(0.8, 2.5) * min(h, w) / 64.0)
+    k = int(rng.integers(3, 7))
+    pixels = smooth.reshape(-1, 3)
+    criteria = (cv2.TERM_CRITERIA_MAX_ITER + cv2.TERM_CRITERIA_EPS, 10, 1.0)
+    cv2.setRNGSeed(int(rng.integers(0, 2**31 - 1)))
+    _, labels, centres = cv2.kmeans(pixels, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
+    labels = cv2.medianBlur(labels.reshape(h, w).astype(np.uint8), 3)  # (H, W): cleaner, flatter regions
+    flat = cap_paint(centres)[labels]  # (H, W, 3)
+    if rng.random() < 0.5:
+        flat[labels == np.bincount(labels.ravel(), minlength=k).argmax()] = NO_STROKE_RGB
+    return np.clip(flat, 0, 255).round().astype(np.uint8)
+
+
+def coarsen(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Blocky strokes: each cell of a 6–16 grid takes its cell's mean paint (white where the cell is mostly white)."""
+    h, w = stroke.shape[:2]
+    cells = int(rng.integers(6, 17))
+    painted = stroke_mask(stroke).astype(np.float32)
+    paint = cv2.resize(stroke.astype(np.float32) * painted[..., None], (cells, cells), interpolation=cv2.INTER_AREA)
+    share = cv2.resize(painted, (cells, cells), interpolation=cv2.INTER_AREA)
+    small = np.where((share > 0.5)[..., None], paint / np.maximum(share, 1e-6)[..., None], 255.0)
+    small = np.where((share > 0.5)[..., None], cap_paint(small), small)
+    return np.clip(cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST), 0, 255).round().astype(np.uint8)
+
+
+def blur_paint(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The paint blurred within itself (a normalised blur: white does not bleed in), its outline blurred with it."""
+    h, w = stroke.shape[:2]
+    sigma = rng.uniform(1.0, 3.0) * min(h, w) / 64.0
+    painted = stroke_mask(stroke).astype(np.float32)
+    weight = cv2.GaussianBlur(painted, (0, 0), sigma)
+    paint = cv2.GaussianBlur(stroke.astype(np.float32) * painted[..., None], (0, 0), sigma)
+    colour = cap_paint(paint / np.maximum(weight, 1e-6)[..., None])
+    return np.where((weight > 0.5)[..., None], np.clip(colour, 0, 255), 255).round().astype(np.uint8)
+
+
+def move(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Strokes out of register with the photo: shifted by ≤ 8% of the side, scaled by 0.9–1.1, rotated by ≤ 10°."""
+    h, w = stroke.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2.0, h / 2.0), rng.uniform(-10, 10), rng.uniform(0.9, 1.1))
+    m[:, 2] += rng.uniform(-0.08, 0.08, 2) * np.array([w, h])
+    return cv2.warpAffine(stroke, m, (w, h), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=NO_STROKE_RGB)  # fmt: skip
+
+
+def recolour(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A painter's own palette: hue turned by ≤ 20°, saturation × 0.6–1.5, lightness ± 30; white stays white."""
+    painted = stroke_mask(stroke)
+    hsv = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV).astype(np.float32)
+    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-10, 10)) % 180.0  # OpenCV's hue is in units of 2°
+    hsv[..., 1] *= rng.uniform(0.6, 1.5)
+    hsv[..., 2] += rng.uniform(-30, 30)
+    rgb = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
+    return np.where(painted[..., None], np.clip(cap_paint(rgb), 0, 255).round().astype(np.uint8), stroke)
+
+
+def loose_strokes(image: np.ndarray, stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A loose rendering of the photo's colours (the module docstring): a cartoon of the photo or its strokes, then
+    each of coarsen, blur, move and recolour with chance 1/2 (at least one of them for the strokes)."""
+    base = cartoon(image, rng) if rng.random() < 0.5 else stroke
+    steps = [f for f in (coarsen, blur_paint, move, recolour) if rng.random() < 0.5]
+    if not steps and base is stroke:
+        steps = [(coarsen, blur_paint, move, recolour)[int(rng.integers(0, 4))]]
+    for f in steps:
+        base = f(base, rng)
+    return np.ascontiguousarray(base)
+
+
 def augment(
     image: np.ndarray,
     sketch: np.ndarray,
@@ -120,6 +199,8 @@ def augment(
         sketch = jitter_line_width(sketch, rng)
     if rng.random() < config.line_dropout:
         sketch = drop_lines(sketch, rng, config.dropout_share)
+    if config.loose and rng.random() < config.loose:
+        stroke = loose_strokes(np.ascontiguousarray(image), stroke, rng)
     if rng.random() < config.color_jitter:
         stroke = jitter_colors(stroke, rng)
     if rng.random() < config.partial_mask:
