@@ -130,8 +130,9 @@ def paint_mask(stroke: torch.Tensor) -> torch.Tensor:
 
 
 def line_mask(sketch: torch.Tensor) -> torch.Tensor:
-    """The sketch's lines (B, 1, H, W) in model range → 1.0 on every pixel a line darkens (``conventions.LINE_MAX``)."""
-    return (sketch < LINE_MAX / 127.5 - 1.0).float()
+    """The sketch's lines (B, 1, H, W) in model range → 1.0 on every pixel a line darkens below ``conventions.LINE_MAX``
+    (the threshold half a grey level below it, as ``paint_mask``'s: no fp32 rounding at the edge)."""
+    return (sketch < (LINE_MAX - 0.5) / 127.5 - 1.0).float()
 
 
 class PaintWeights(NamedTuple):

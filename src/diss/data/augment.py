@@ -78,16 +78,24 @@ def elastic_warp(sketch: np.ndarray, rng: np.random.Generator, pixels: float) ->
     )
 
 
-def jitter_colors(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Shift brightness, contrast, saturation and hue of the paint a little; white stays "no stroke"."""
+def _shift_paint(stroke: np.ndarray, hue: float, saturation: float, value) -> np.ndarray:
+    """The paint's hue turned by ``hue`` (OpenCV units of 2°), its saturation × ``saturation``, its HSV value mapped by
+    ``value``; capped so paint stays paint, and white stays "no stroke"."""
     painted = stroke_mask(stroke)
     hsv = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV).astype(np.float32)
-    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-6, 6)) % 180.0
-    hsv[..., 1] *= rng.uniform(0.8, 1.2)
-    hsv[..., 2] = (hsv[..., 2] - 128.0) * rng.uniform(0.85, 1.15) + 128.0 + rng.uniform(-18, 18)
+    hsv[..., 0] = (hsv[..., 0] + hue) % 180.0
+    hsv[..., 1] *= saturation
+    hsv[..., 2] = value(hsv[..., 2])
     rgb = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
     rgb = np.clip(cap_paint(rgb), 0, 255).round().astype(np.uint8)
     return np.where(painted[..., None], rgb, stroke)
+
+
+def jitter_colors(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Shift brightness, contrast, saturation and hue of the paint a little; white stays "no stroke"."""
+    hue, saturation, contrast, brightness = (rng.uniform(-6, 6), rng.uniform(0.8, 1.2), rng.uniform(0.85, 1.15),
+                                             rng.uniform(-18, 18))  # fmt: skip
+    return _shift_paint(stroke, hue, saturation, lambda v: (v - 128.0) * contrast + 128.0 + brightness)
 
 
 def random_partial_mask(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -160,13 +168,8 @@ def move(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def recolour(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A painter's own palette: hue turned by ≤ 20°, saturation × 0.6–1.5, lightness ± 30; white stays white."""
-    painted = stroke_mask(stroke)
-    hsv = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV).astype(np.float32)
-    hsv[..., 0] = (hsv[..., 0] + rng.uniform(-10, 10)) % 180.0  # OpenCV's hue is in units of 2°
-    hsv[..., 1] *= rng.uniform(0.6, 1.5)
-    hsv[..., 2] += rng.uniform(-30, 30)
-    rgb = cv2.cvtColor(np.clip(hsv, 0, 255).astype(np.uint8), cv2.COLOR_HSV2RGB)
-    return np.where(painted[..., None], np.clip(cap_paint(rgb), 0, 255).round().astype(np.uint8), stroke)
+    hue, saturation, lightness = rng.uniform(-10, 10), rng.uniform(0.6, 1.5), rng.uniform(-30, 30)
+    return _shift_paint(stroke, hue, saturation, lambda v: v + lightness)
 
 
 def loose_strokes(image: np.ndarray, stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
