@@ -18,11 +18,13 @@ from diss.app import PREVIEW_SIDE, PREVIEW_STEPS, DissApp
 from diss.app_config import AppConfig
 from diss.app_layout import launch
 from diss.canvas import GUIDE_OPACITY, flatten, painted_mask, sketch_guide, stroke_layer
+from diss.domains import DOMAINS
 from diss.errors import DissError
 from diss.folder import SHIPPED_MODEL
 
 gradio_client = pytest.importorskip("gradio_client")
 handle_file = gradio_client.handle_file
+AppError = gradio_client.exceptions.AppError
 
 # sketch scale, stroke scale, realism on, realism, sampler, steps, seed, random seed, images (the sweep: not the last)
 DIALS = [1.5, 1.5, True, 1.0, "ddim", 3, 0, False, 2]
@@ -335,11 +337,12 @@ def test_a_preview_never_waits_behind_a_generate_job(server, client, drawing):
 def test_endpoints_have_named_parameters(client, drawing):
     api = client.view_api(return_format="dict", print_info=False)["named_endpoints"]
     names = {endpoint: [p["parameter_name"] for p in info["parameters"]] for endpoint, info in api.items()}
-    assert names["/generate"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES]
-    assert names["/sweep"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES[:-1]]
-    assert names["/edit"] == ["edit_canvas", "sketch_canvas", "stroke_canvas", *DIAL_NAMES]
-    assert names["/preview"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES[:4], "seed"]
+    assert names["/generate"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES, "domain"]
+    assert names["/sweep"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES[:-1], "domain"]
+    assert names["/edit"] == ["edit_canvas", "sketch_canvas", "stroke_canvas", *DIAL_NAMES, "domain"]
+    assert names["/preview"] == ["sketch_canvas", "stroke_canvas", *DIAL_NAMES[:4], "seed", "domain"]
     assert names["/upload_stroke"] == ["path", "sketch_canvas"] and names["/extract"] == ["path"]
+    assert names["/example"] == ["domain", "name"] and names["/pick_domain"] == ["domain"]
     assert not [n for endpoint in names.values() for n in endpoint if n.startswith("param")]
     sk = canvas(drawing / "white.png", composite=drawing / "sketch.png")
     kwargs = dict(zip(DIAL_NAMES, DIALS, strict=True))
@@ -361,6 +364,38 @@ def test_the_page_names_the_backend(tiny_model, server):
     assert any("backend" in str(t) for t in texts) and [d["outputs"] for d in on_load] == [[status_id]]
     with pytest.raises(DissError, match="backend"):
         DissApp(AppConfig(model=str(tiny_model), backend="tensorrt"))
+
+
+def test_example_drawings_of_the_domain_fill_the_canvases(client, tiny_model):
+    domain = str(tiny_model)  # the one domain the server offers: its --model folder
+    sk, st, status = client.predict(domain, "daisy", api_name="/example")  # a folder naming no domain: flowers'
+    assert status == "example daisy loaded: draw over it or generate"
+    assert (np.asarray(Image.open(sk["background"]).convert("L")) < 128).any()
+    assert (np.asarray(Image.open(st["layers"][0]).convert("RGBA"))[..., 3] > 0).mean() > 0.2
+    _, _, status = client.predict(domain, "mountain", api_name="/example")
+    assert status.startswith("error") and "not an example drawing" in status
+    empty = canvas()
+    for args, api in ((["nowhere"], "/pick_domain"), ([empty, empty, *DIALS, "nowhere"], "/generate")):
+        with pytest.raises(AppError, match="not in the list of choices"):  # the page offers its domains only
+            client.predict(*args, api_name=api)
+
+
+def test_without_model_the_app_offers_every_shipped_domain_and_routes_each_job(drawing):
+    app = DissApp(AppConfig(backend="torch"))
+    assert app.domains == list(DOMAINS) and app.pipe.diss_meta["domain"] == app.domains[0]
+    assert app.example_names("landscapes") == list(DOMAINS["landscapes"].examples)
+    update, status = app.pick_domain("landscapes")
+    assert update["choices"] == [(n, n) for n in DOMAINS["landscapes"].examples] or update["choices"] == list(
+        DOMAINS["landscapes"].examples
+    )
+    assert status.startswith("landscapes")
+    assert "landscapes" not in app._pipes  # loaded when first used, not when picked
+    assert app.pipe_for("landscapes").diss_meta["domain"] == "landscapes"
+    app._pipes["landscapes"] = recording = RecordingPipe()
+    sk, st, _ = app.load_example("landscapes", "sea")
+    for _ in app.generate(sk, st, *DIALS, "landscapes"):
+        pass
+    assert len(recording.calls) == 1  # the job ran on the landscapes model
 
 
 def test_the_app_never_prints_the_share_hint(tiny_model, capfd, monkeypatch):

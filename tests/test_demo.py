@@ -1,23 +1,51 @@
-"""diss demo on the shipped model, with 2 sampling steps (the grids' layout, not their quality)."""
+"""diss demo on the shipped models, with 2 sampling steps (the grids' layout, not their quality)."""
+
+import json
+import shutil
 
 from PIL import Image
 
 from diss.cli import main
-from diss.demo import EXAMPLE_NAMES, background_edit, load_example
-from diss.folder import EXAMPLES
+from diss.demo import background_edit, load_example
+from diss.domains import DOMAINS
+from diss.folder import resolve_model
+
+NAMES = ["realism_sweep.png", "scales_grid.png", "local_editing.png", "examples.png"]
 
 
-def test_demo_writes_the_four_grids_and_prints_their_paths(tmp_path, capsys):
+def test_demo_writes_four_grids_per_shipped_domain_and_prints_their_paths(tmp_path, capsys):
     code = main(["demo", "--out", str(tmp_path / "demo"), "--steps", "2", "--quiet"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    names = ["realism_sweep.png", "scales_grid.png", "local_editing.png", "examples.png"]
-    for name in names:
-        path = tmp_path / "demo" / name
-        assert str(path) in out
-        w, h = Image.open(path).size
-        assert w > 4 * 256 and h > 256  # the shipped cascade's 256 px images, each at full size
-    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted(names)  # no temp files left
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == sorted(DOMAINS)
+    for domain in DOMAINS:
+        side = 256 if (resolve_model(domain) / "upsampler").is_dir() else 64  # a cascade's images, or the base's
+        for name in NAMES:
+            path = tmp_path / "demo" / domain / name
+            assert f"{domain}/{name.split('_')[0].replace('.png', '')}" in out and str(path) in out
+            w, h = Image.open(path).size
+            assert w > 4 * side and h > side  # each image at full size
+        rows = Image.open(tmp_path / "demo" / domain / "examples.png").size[1] // side
+        assert rows >= len(DOMAINS[domain].examples)  # one row per example drawing of that domain
+        # no temp files left
+        assert sorted(p.name for p in (tmp_path / "demo" / domain).iterdir()) == sorted(NAMES)
+
+
+def test_demo_of_a_model_folder_uses_the_examples_of_the_domain_it_names(tiny_model, tmp_path, capsys):
+    heights = {}
+    for domain in ("landscapes", None):
+        folder = tmp_path / f"mine-{domain}"
+        shutil.copytree(tiny_model, folder)
+        meta = json.loads((tiny_model / "diss.json").read_text())
+        (folder / "diss.json").write_text(json.dumps({**meta, "domain": domain} if domain else meta))
+        out = tmp_path / f"demo-{domain}"
+        code = main(["demo", "--model", str(folder), "--out", str(out), "--steps", "1", "--quiet"])
+        assert code == 0, capsys.readouterr().err
+        assert [p.name for p in out.iterdir()] == [folder.name]
+        heights[domain] = Image.open(out / folder.name / "examples.png").size[1]
+    # a row per example: 5 landscapes, and the default domain's 4 flowers for a folder that names none
+    assert len(DOMAINS["landscapes"].examples) > len(DOMAINS["flowers"].examples)
+    assert heights["landscapes"] > heights[None]
 
 
 def test_demo_bad_output_folder_is_one_clear_line(tmp_path, capsys):
@@ -28,12 +56,7 @@ def test_demo_bad_output_folder_is_one_clear_line(tmp_path, capsys):
         assert code == 2 and len(err.strip().splitlines()) == 1 and "error" in err
 
 
-def test_examples_are_drawings_and_the_edit_mask_keeps_the_flower():
-    for name in EXAMPLE_NAMES:
-        sketch, stroke = load_example(name)
-        assert (EXAMPLES / f"{name}-sketch.png").is_file()
-        assert (sketch < 128).mean() < 0.25  # sparse dark lines on white
-        assert (stroke.min(axis=2) < 250).mean() > 0.2  # some paint
+def test_the_edit_mask_keeps_the_flower():
     _, stroke = load_example("daisy")
     mask, new_stroke = background_edit(stroke, 64)
     assert mask[32, 32] == 0 and mask[0, 0] == 255  # the centre is kept, the corners are regenerated

@@ -181,3 +181,18 @@ def test_the_daisys_petal_colour_leaves_the_lines_drawn_over_the_petals_out():
     everywhere = petal_colour(stroke, [image])
     assert between["cream"] and between["L"] > 90
     assert not everywhere["cream"] and everywhere["L"] < between["L"] - 15
+
+
+def test_the_photos_and_the_floor_are_spread_over_a_folder_sorted_by_class(tmp_path):
+    """A folder named class by class (as both shipped domains are): the N evaluated photos and the N floor photos each
+    hold every class, in the same mix, instead of the first classes for one set and the next for the other."""
+    from diss.evaluate import _load_photos
+
+    classes = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30)]
+    for c, colour in enumerate(classes):
+        for i in range(10):
+            Image.new("RGB", (8, 8), colour).save(tmp_path / f"class{c}_{i:02d}.png")
+    photos, floor = _load_photos(str(tmp_path), 4)
+    assert len(photos) == len(floor) == 4
+    seen = [sorted(classes.index(tuple(int(v) for v in p[0, 0])) for p in s) for s in (photos, floor)]
+    assert seen[0] == seen[1] == [0, 1, 2, 3]

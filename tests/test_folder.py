@@ -14,8 +14,9 @@ from diss.folder import SHIPPED_MODEL, resolve_model, shipped_path
 def test_the_shipped_model_and_examples_are_found_and_named(tmp_path):
     assert (SHIPPED_MODEL / "model_index.json").is_file() and (shipped_path("examples") / "daisy-sketch.png").is_file()
     assert resolve_model(None) == resolve_model("flowers") == SHIPPED_MODEL
+    assert resolve_model("landscapes") == SHIPPED_MODEL.parent / "landscapes"
     assert resolve_model(tmp_path) == tmp_path
-    with pytest.raises(DissError, match="does not exist.*flowers"):
+    with pytest.raises(DissError, match="does not exist.*flowers, landscapes"):
         resolve_model(tmp_path / "nowhere")
 
 

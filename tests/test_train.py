@@ -82,6 +82,16 @@ def test_tiny_model_learns_and_exports(cache, tmp_path):
     assert meta["size"] == 32 and meta["phi"] == PHI_VALUE and meta["training"]["step"] == 150
     ema = load_newest(out).ema
     assert all(torch.allclose(weights[k].float(), ema[k], atol=2e-3, rtol=1e-2) for k in ema)
+    # diss export --domain names what the model draws in diss.json (the demo and the app pick its examples by it)
+    assert main(["export", str(out), "--out", str(tmp_path / "m"), "--domain", "landscapes"]) == 0
+    assert json.loads((tmp_path / "m" / "diss.json").read_text())["domain"] == "landscapes"
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in (tmp_path / "m").rglob("*") if p.is_file())
+    assert "domain" not in meta  # none unless given
+    with pytest.raises(SystemExit) as bad:
+        main(["export", str(out), "--out", str(tmp_path / "m2"), "--domain", "My Cats"])
+    assert bad.value.code == 2 and not (tmp_path / "m2").exists()
 
 
 def test_data_order_depends_only_on_the_step():

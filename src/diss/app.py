@@ -69,13 +69,74 @@ class DissApp:
     """The app's logic, apart from its layout: each public method is one endpoint (and is tested through the client)."""
 
     def __init__(self, config: AppConfig):
-        from diss.loading import load_pipeline
+        import threading
+
+        from diss.folder import SHIPPED_MODELS
 
         self.config = config
-        self.pipe = load_pipeline(config.model, backend=config.backend)
-        self.pipe.set_progress_bar_config(disable=True)  # the page shows the progress
+        # the domains the page offers: every shipped model, or the one --model names; the first is loaded now, the
+        # others when first picked
+        self.domains = list(SHIPPED_MODELS) if config.model is None else [str(config.model)]
+        self.pipe = self._load(self.domains[0])
+        self._pipes = {}
+        self._loading = threading.Lock()
         self.model_lock = ModelLock()  # one sampling job on the model at a time, whatever the queue does
         self._previews: dict[str, np.ndarray] = {}  # the last PREVIEWS_KEPT previews, by what they were made from
+
+    def _load(self, model: str):
+        from diss.loading import load_pipeline
+
+        pipe = load_pipeline(model, backend=self.config.backend)
+        pipe.set_progress_bar_config(disable=True)  # the page shows the progress
+        return pipe
+
+    def pipe_for(self, domain: str | None = None):
+        """The pipeline of ``domain`` (one of ``self.domains``; None or "": the first), loaded on first use."""
+        if not domain or domain == self.domains[0]:
+            return self.pipe
+        self.check_domain(domain)
+        with self._loading:
+            if domain not in self._pipes:
+                self._pipes[domain] = self._load(domain)
+        return self._pipes[domain]
+
+    def domain_of(self, domain: str | None = None):
+        """The diss.domains.Domain (example drawings) of a domain the page offers: a shipped one by its name, a
+        model folder by the domain its diss.json names."""
+        from diss.domains import DOMAINS, domain_of
+        from diss.folder import read_json, resolve_model
+
+        domain = domain or self.domains[0]
+        if domain in DOMAINS:
+            return DOMAINS[domain]
+        meta = resolve_model(domain) / "diss.json"
+        return domain_of(read_json(meta) if meta.is_file() else {})
+
+    def check_domain(self, domain: str | None) -> None:
+        if domain and domain not in self.domains:
+            raise DissError(f"unknown domain {domain!r}: pick one of {', '.join(self.domains)}")
+
+    def pick_domain(self, domain: str | None):
+        """The page's domain changed: its example drawings for the examples list; its model loads on first use."""
+        import gradio as gr
+
+        self.check_domain(domain)
+        names = self.example_names(domain)
+        return gr.update(choices=names, value=None), f"{domain or self.domains[0]}: pick an example drawing or draw"
+
+    def example_names(self, domain: str | None = None) -> list[str]:
+        """The example drawings offered with ``domain``."""
+        return list(self.domain_of(domain).examples)
+
+    def load_example(self, domain: str | None, name: str):
+        """An example drawing of ``domain`` (examples/) → both canvases."""
+        from diss.demo import load_example
+
+        self.check_domain(domain)
+        if name not in self.example_names(domain):
+            raise DissError(f"{name!r} is not an example drawing of {domain or self.domains[0]}")
+        sketch, stroke = load_example(name)
+        return canvas_value(sketch), strokes_value(stroke, sketch), f"example {name} loaded: draw over it or generate"
 
     @property
     def backend_note(self) -> str:
@@ -196,25 +257,27 @@ class DissApp:
         seed,
         random_seed,
         num,
+        domain=None,
     ):
-        """Images from the two canvases with the dials; yields (gallery items, status)."""
+        """Images from the two canvases with the dials, by the model of ``domain`` (None: the first); yields
+        (gallery items, status)."""
         try:
             kw, seed, num = self._dials(
                 sketch_scale, stroke_scale, realism_on, realism, sampler, steps, seed, random_seed, num
             )
+            self.check_domain(domain)
         except DissError as e:
             yield _no_change(), f"error: {e}"
             return
         sketch, stroke, note = self._drawing(sketch_canvas, stroke_canvas)
-        make = self._images(sketch, stroke, kw, seed, num, "seed")
+        make = self._images(domain, sketch, stroke, kw, seed, num, "seed")
         yield from self._run(make, kw["num_inference_steps"], f"{note}seed {seed}")
 
-    def _images(self, sketch, stroke, kw: dict, seed: int, num: int, caption: str, **extra):
+    def _images(self, domain, sketch, stroke, kw: dict, seed: int, num: int, caption: str, **extra):
         """The job making ``num`` images with seeds seed, seed + 1, …, captioned "{caption} {seed}"."""
 
         def make(callback):
-
-            out = self.pipe(
+            out = self.pipe_for(domain)(
                 sketch,
                 stroke,
                 num_images=num,
@@ -228,7 +291,7 @@ class DissApp:
 
         return make
 
-    def preview(self, sketch_canvas, stroke_canvas, sketch_scale, stroke_scale, realism_on, realism, seed):
+    def preview(self, sketch_canvas, stroke_canvas, sketch_scale, stroke_scale, realism_on, realism, seed, domain=None):
         """A quick look at the first image Generate would make (the same seed and dials, ``PREVIEW_STEPS`` DDIM
         steps), upscaled to ``PREVIEW_SIDE``: yields the image (None when both canvases are empty). Skipped at once,
         the last preview staying, while a Generate, sweep or edit job holds or waits for the model; such a job stops
@@ -249,11 +312,11 @@ class DissApp:
             "num_inference_steps": PREVIEW_STEPS,
         }
         seed = int(seed or 0)  # an emptied seed box: 0, as a preview never stops for an error
-        key = _digest(sketch, stroke, sorted(kw.items()), seed)
+        key = _digest(sketch, stroke, sorted(kw.items()), seed, domain or self.domains[0])
         if key in self._previews:
             yield self._previews[key]
             return
-        for kind, value in stream(self._preview_work(sketch, stroke, kw, seed), self.config.timeout_s):
+        for kind, value in stream(self._preview_work(domain, sketch, stroke, kw, seed), self.config.timeout_s):
             if kind == "done" and value is not None:
                 self._previews[key] = value
                 while len(self._previews) > PREVIEWS_KEPT:
@@ -262,7 +325,7 @@ class DissApp:
             else:  # a step (yielding lets a cancel close this generator between steps), skipped, stopped, failed
                 yield gr.skip()
 
-    def _preview_work(self, sketch, stroke, kw: dict, seed: int):
+    def _preview_work(self, domain, sketch, stroke, kw: dict, seed: int):
         """The preview's job: None at once when the model is busy, else the upscaled image."""
 
         def work(callback):
@@ -277,14 +340,15 @@ class DissApp:
             with self.model_lock.hold_if_free() as held:
                 if not held:
                     return None
+                pipe = self.pipe_for(domain)
                 with torch.inference_mode():
-                    out = self.pipe(
+                    out = pipe(
                         sketch,
                         stroke,
                         generator=_seeded([seed]),
                         output_type="np",
                         callback_on_step_end=step,
-                        output_size=self.pipe.size,  # the base alone: a cascade's upsampler waits for Generate
+                        output_size=pipe.size,  # the base alone: a cascade's upsampler waits for Generate
                         **kw,
                     )
             side = (PREVIEW_SIDE, PREVIEW_SIDE)
@@ -305,12 +369,14 @@ class DissApp:
         steps,
         seed,
         random_seed,
+        domain=None,
     ):
         """One image per realism value 0 → 1, the same seed; yields (gallery items, status)."""
         try:
             kw, seed, _ = self._dials(
                 sketch_scale, stroke_scale, realism_on, realism, sampler, steps, seed, random_seed, 1
             )
+            self.check_domain(domain)
         except DissError as e:
             yield _no_change(), f"error: {e}"
             return
@@ -319,9 +385,9 @@ class DissApp:
 
         def make(callback):
 
-            results, steps = [], kw["num_inference_steps"]
+            results, steps, pipe = [], kw["num_inference_steps"], self.pipe_for(domain)
             for k, r in enumerate(defaults.REALISM_SWEEP):
-                out = self.pipe(
+                out = pipe(
                     sketch,
                     stroke,
                     generator=_seeded([seed]),
@@ -348,6 +414,7 @@ class DissApp:
         seed,
         random_seed,
         num,
+        domain=None,
     ):
         """Regenerate only where the mask is painted on the editing canvas; yields (gallery items, status)."""
         try:
@@ -360,12 +427,13 @@ class DissApp:
             mask = painted_mask(edit_canvas)
             if mask is None:
                 raise DissError("paint the region to regenerate on the image first")
+            self.check_domain(domain)
         except DissError as e:
             yield _no_change(), f"error: {e}"
             return
         image = _on_white(image)
         sketch, stroke, _ = self._drawing(sketch_canvas, stroke_canvas)
-        make = self._images(sketch, stroke, kw, seed, num, "edited, seed", image=image, mask_image=mask)
+        make = self._images(domain, sketch, stroke, kw, seed, num, "edited, seed", image=image, mask_image=mask)
         yield from self._run(make, kw["num_inference_steps"], f"local edit, seed {seed}")
 
     def upload_edit_image(self, path):

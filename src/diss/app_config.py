@@ -15,7 +15,7 @@ from diss.options import BACKEND_HELP, MODEL_HELP, opt
 class AppConfig:
     """The app's limits and where it listens; the fields made with ``opt`` are ``diss app``'s flags."""
 
-    model: str | None = opt(None, MODEL_HELP, metavar="NAME|DIR")  # None: the shipped flowers model
+    model: str | None = opt(None, MODEL_HELP, metavar="NAME|DIR")  # None: the default domain's shipped model
     host: str = opt("127.0.0.1", "address to listen on (default %(default)s: this machine only)")
     port: int = opt(7860, None, "positive")
     max_upload_mb: float = opt(10.0, "largest upload (default 10)", "positive_float", metavar="MB")

@@ -112,6 +112,11 @@ def build(app: DissApp):
             f"preview follows every stroke. {app.backend_note}"
         )
         with gr.Row():
+            domain = gr.Dropdown(app.domains, value=app.domains[0], label="domain (the model)", elem_id="domain")
+            # its choices follow the domain; the endpoint checks the name (the page's list may be one domain behind)
+            example = gr.Dropdown(app.example_names(), value=None, label="example drawing", elem_id="example",
+                                  allow_custom_value=True)  # fmt: skip
+        with gr.Row():
             sketch = _canvas(
                 value=blank_canvas(),
                 label="sketch (black pen)",
@@ -186,9 +191,15 @@ def build(app: DissApp):
         selected = gr.State(None)
 
         dials = [s_sketch, s_stroke, realism_on, realism, sampler, steps, seed, random_seed, num]
-        ev_go = go.click(app.generate, [sketch, stroke, *dials], [gallery, status], api_name="generate")
-        ev_sweep = sweep.click(app.sweep, [sketch, stroke, *dials[:-1]], [gallery, status], api_name="sweep")
-        ev_edit = regenerate.click(app.edit, [edit_canvas, sketch, stroke, *dials], [gallery, status], api_name="edit")
+        ev_go = go.click(app.generate, [sketch, stroke, *dials, domain], [gallery, status], api_name="generate")
+        ev_sweep = sweep.click(app.sweep, [sketch, stroke, *dials[:-1], domain], [gallery, status], api_name="sweep")
+        ev_edit = regenerate.click(
+            app.edit, [edit_canvas, sketch, stroke, *dials, domain], [gallery, status], api_name="edit"
+        )
+        domain.input(guarded(app.pick_domain, 2), domain, [example, status], api_name="pick_domain")
+        ev_example = example.input(
+            files.wrap(guarded(app.load_example, 3)), [domain, example], [sketch, stroke, status], api_name="example"
+        )
         stop.click(None, None, None, cancels=[ev_go, ev_sweep, ev_edit])
         reset.click(files.wrap(app.reset), None, [sketch, stroke, status], api_name="reset")
         sketch_file.upload(
@@ -223,11 +234,13 @@ def build(app: DissApp):
             realism_on.input,
             realism.release,
             seed.input,
+            domain.input,
         ]
+        preview_inputs = [sketch, stroke, s_sketch, s_stroke, realism_on, realism, seed, domain]
         ev_preview = gr.on(
             preview_triggers,
             files.wrap(app.preview),
-            [sketch, stroke, s_sketch, s_stroke, realism_on, realism, seed],
+            preview_inputs,
             preview,
             api_name="preview",
             trigger_mode="always_last",
@@ -236,6 +249,15 @@ def build(app: DissApp):
             show_progress="hidden",
         )
         gr.on(preview_triggers, None, None, None, cancels=[ev_preview])
+        ev_example.then(  # a loaded example fires no canvas event: its preview follows the loading
+            files.wrap(app.preview),
+            preview_inputs,
+            preview,
+            api_visibility="private",
+            concurrency_id="preview",
+            concurrency_limit=1,
+            show_progress="hidden",
+        )
         blocks.load(app.status_on_load, None, status, queue=False, api_visibility="private")
 
         def on_select(evt: gr.SelectData):

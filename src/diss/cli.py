@@ -10,7 +10,7 @@ import sys
 
 from diss import __version__
 from diss.app_config import AppConfig
-from diss.cli_args import add_config_args, add_extractor_args, add_sampling_args, positive_int
+from diss.cli_args import add_config_args, add_extractor_args, add_sampling_args, domain_name, positive_int
 from diss.cli_commands import (
     cmd_app,
     cmd_demo,
@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
     p.add_argument("--base", metavar="NAME|DIR", help="an upsampler run: the model it upsamples, exported with it as "
                    "one cascade folder (default: the run's --base, else flowers)")  # fmt: skip
+    p.add_argument("--domain", type=domain_name, metavar="NAME", help="what the model draws (e.g. landscapes), kept in "
+                   "diss.json: the demo and the app show that domain's example drawings")  # fmt: skip
     p.set_defaults(func=cmd_export)
     return parser
 

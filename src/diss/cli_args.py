@@ -80,6 +80,16 @@ def realism_arg(text: str):
     return None if text.lower() in ("none", "off") else unit_float(text)
 
 
+def domain_name(text: str) -> str:
+    """A model's domain: a short lower-case name (letters, digits, - and _), as the shipped ones (diss.domains)."""
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a domain name: lower-case letters, digits, - or _, e.g. "
+                                         "landscapes")  # fmt: skip
+    return text
+
+
 def sweep_arg(text: str):
     name, _, values = text.partition("=")
     if name not in SWEEPABLE or not values:

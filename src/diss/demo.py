@@ -1,9 +1,9 @@
-"""`diss demo`: the three dials and local editing on the shipped model and the project's own example drawings.
+"""`diss demo`: the three dials and local editing on the shipped models and the project's own example drawings.
 
-Writes four labelled PNG grids: a realism sweep (rows realism 0 → 1, columns seeds), a sketch-scale × stroke-scale
-grid (realism off, so the guidance alone shows), a local edit (the background of a generated flower repainted, the
-flower kept) and the examples with one result
-each (one has strokes on part of the canvas only: the rest is left to the model). About a minute on 2 CPU cores.
+For each domain (diss.domains; every shipped one, or the model ``--model`` names) four labelled PNG grids in a folder
+of its own: a realism sweep (rows realism 0 → 1, columns seeds), a sketch-scale × stroke-scale grid (realism off, so
+the guidance alone shows), a local edit (a generated image's background or sky repainted, the rest kept) and the
+examples with two results each (one has strokes on part of the canvas only: the rest is left to the model).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from diss import defaults
 from diss.data.images import load_image
 from diss.demo_config import DemoConfig
 from diss.diffusion import seeded
+from diss.domains import Domain, domain_of
 from diss.errors import DissError
-from diss.folder import EXAMPLES
+from diss.folder import EXAMPLES, SHIPPED_MODELS
 from diss.grid import save_grid
 
-EXAMPLE_NAMES = ("daisy", "poppy", "sunflower", "pink")
 SCALE_VALUES = (0.0, 1.5, 3.0)
 
 
@@ -34,34 +34,63 @@ def load_example(name: str, folder: Path = EXAMPLES) -> tuple[np.ndarray, np.nda
         raise DissError(f"example drawing {name} is missing or unreadable in {folder} ({e})") from None
 
 
-def background_edit(stroke: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(mask, new strokes) that repaint the background: white outside a central disc, whose strokes turn from green
-    to blue; the flower inside the disc is kept."""
+def background_edit(
+    stroke: np.ndarray, size: int, region: str = "background", sketch: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(mask, new strokes) that repaint one region of a drawing, its paint turned by a hue shift, the rest kept:
+    "background" is outside a central disc (a flower's greens turn blue), "sky" everything above the sketch's topmost
+    line in each column (the horizon or the ridge; a blue sky turns to an evening's orange)."""
     h, w = stroke.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
-    outside = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 > (0.42 * min(h, w)) ** 2
+    if region == "sky":
+        if sketch is None:
+            raise DissError("the sky edit needs the sketch: its topmost line is the sky's lower edge")
+        lines = cv2.resize(np.asarray(sketch).reshape(*np.asarray(sketch).shape[:2], -1).min(axis=2), (w, h)) < 128
+        top = np.where(lines.any(axis=0), lines.argmax(axis=0), h)  # (W,) the first line's row, or none
+        repaint, shift = yy < top[None, :], 95
+        # the mask reaches past the line by 2 px of 64, so the model redraws the edge (else a band of the old sky
+        # stays between the line and the mask); the paint below the line keeps its colours
+        masked = yy < top[None, :] + max(2, h // 32)
+    else:
+        repaint, shift = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 > (0.42 * min(h, w)) ** 2, 50
+        masked = repaint
     hsv = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV)
     painted = stroke.min(axis=2) < 250
-    hsv[..., 0] = np.where(outside & painted, (hsv[..., 0].astype(int) + 50) % 180, hsv[..., 0]).astype(np.uint8)
-    new_stroke = np.where(outside[..., None], cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), stroke)
-    mask = cv2.resize(outside.astype(np.uint8) * 255, (size, size), interpolation=cv2.INTER_NEAREST)
+    hsv[..., 0] = np.where(repaint & painted, (hsv[..., 0].astype(int) + shift) % 180, hsv[..., 0]).astype(np.uint8)
+    if region == "sky":  # an evening sky is warmer and more saturated than a hue turn alone makes it
+        hsv[..., 1] = np.where(repaint & painted, np.clip(hsv[..., 1].astype(int) * 2 + 40, 0, 255), hsv[..., 1])
+    new_stroke = np.where(repaint[..., None], cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB), stroke)
+    mask = cv2.resize(masked.astype(np.uint8) * 255, (size, size), interpolation=cv2.INTER_NEAREST)
     return mask, new_stroke
 
 
 def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
-    """Write the demo grids into ``config.out``; returns their paths by name."""
+    """Write the demo grids into ``config.out``, a folder per domain; returns their paths by "domain/grid"."""
     from tqdm.auto import tqdm
 
     from diss.conventions import to_uint8
     from diss.loading import load_pipeline
     from diss.outputs import output_dir
 
-    drawings = {name: load_example(name) for name in EXAMPLE_NAMES}
-    pipe = load_pipeline(config.model, backend=config.backend, verbose=config.verbose)
-    pipe.set_progress_bar_config(disable=True)  # the demo's own bar counts its batches
-    out = output_dir(config.out)  # made only once the model loaded: a failed start leaves nothing behind
-    jobs = len(defaults.REALISM_SWEEP) + len(SCALE_VALUES) + 2 + len(EXAMPLE_NAMES)
+    models = list(SHIPPED_MODELS) if config.model is None else [config.model]
+    pipes = [load_pipeline(m, backend=config.backend, verbose=config.verbose) for m in models]
+    domains = [domain_of(pipe.diss_meta) for pipe in pipes]
+    drawings = [{name: load_example(name) for name in d.examples} for d in domains]
+    out = output_dir(config.out)  # made only once the models loaded: a failed start leaves nothing behind
+    jobs = sum(len(defaults.REALISM_SWEEP) + len(SCALE_VALUES) + 2 + len(d.examples) for d in domains)
     bar = tqdm(total=jobs, desc="demo", unit="batch", disable=not progress)
+    paths = {}
+    for model, pipe, domain, examples in zip(models, pipes, domains, drawings, strict=True):
+        name = model if model in SHIPPED_MODELS else Path(model).name or "model"
+        paths |= {f"{name}/{k}": v for k, v in _domain_demo(pipe, domain, examples, config, output_dir(out / name),
+                                                              bar, to_uint8).items()}  # fmt: skip
+    bar.close()
+    return paths
+
+
+def _domain_demo(pipe, domain: Domain, drawings: dict, config: DemoConfig, out: Path, bar, to_uint8) -> dict[str, Path]:
+    """The four grids of one model, on its domain's example drawings."""
+    pipe.set_progress_bar_config(disable=True)  # the demo's own bar counts its batches
 
     def generate(sketch, stroke, n: int, seed: int, same_seed: bool = False, **kw) -> list[np.ndarray]:
         images = to_uint8(
@@ -79,14 +108,14 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
         bar.update(1)
         return list(images)
 
-    paths = {
-        "realism": _realism_sweep(generate, drawings["daisy"], config, out / "realism_sweep.png"),
-        "scales": _scales_grid(generate, drawings["poppy"], config, out / "scales_grid.png"),
-        "editing": _local_edit(generate, drawings["daisy"], config, pipe.output_sizes[-1], out / "local_editing.png"),
+    size = pipe.output_sizes[-1]
+    sweep = drawings[domain.sweep]
+    return {
+        "realism": _realism_sweep(generate, sweep, config, out / "realism_sweep.png"),
+        "scales": _scales_grid(generate, drawings[domain.scales], config, out / "scales_grid.png"),
+        "editing": _local_edit(generate, sweep, domain.edit, config, size, out / "local_editing.png"),
         "examples": _examples(generate, drawings, config, out / "examples.png"),
     }
-    bar.close()
-    return paths
 
 
 def _realism_sweep(generate, drawing, config: DemoConfig, path: Path) -> Path:
@@ -130,12 +159,12 @@ def _scales_grid(generate, drawing, config: DemoConfig, path: Path) -> Path:
     return path
 
 
-def _local_edit(generate, drawing, config: DemoConfig, size: int, path: Path) -> Path:
-    """Generate a daisy, then repaint only its background, green → blue (white in the mask)."""
+def _local_edit(generate, drawing, region: str, config: DemoConfig, size: int, path: Path) -> Path:
+    """Generate an image, then repaint only its background or sky (white in the mask), the rest kept."""
     sketch, stroke = drawing
     n_seeds = config.seeds
     (original,) = generate(sketch, stroke, 1, config.seed)
-    mask, new_stroke = background_edit(stroke, size)
+    mask, new_stroke = background_edit(stroke, size, region, sketch)
     edited = generate(sketch, new_stroke, n_seeds, config.seed + 100, image=original, mask_image=mask)
     save_grid(
         path,
@@ -146,7 +175,7 @@ def _local_edit(generate, drawing, config: DemoConfig, size: int, path: Path) ->
 
 
 def _examples(generate, drawings: dict, config: DemoConfig, path: Path) -> Path:
-    """Every example drawing with two results; "pink" has strokes on part of the canvas only."""
+    """Every example drawing with two results; the last has strokes on part of the canvas only."""
     rows = [[sk, st] + generate(sk, st, 2, config.seed) for sk, st in drawings.values()]
     save_grid(path, rows, col_labels=["sketch", "strokes", "result", "result"], row_labels=list(drawings))
     return path

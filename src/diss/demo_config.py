@@ -18,7 +18,7 @@ class DemoConfig:
     """What the demo draws and where; the fields made with ``opt`` are ``diss demo``'s flags."""
 
     out: str = opt(DEMO_OUT, "folder for the PNG grids (default %(default)s)", metavar="DIR")
-    model: str | None = opt(None, MODEL_HELP, metavar="NAME|DIR")  # None: the shipped flowers model
+    model: str | None = opt(None, MODEL_HELP, metavar="NAME|DIR")  # None: the default domain's shipped model
     steps: int = opt(defaults.STEPS, "sampling steps (default %(default)s)", "steps")
     sampler: str = defaults.SAMPLER  # DPM-Solver++ scored worse under realism (BENCHMARKS.md)
     seeds: int = 4

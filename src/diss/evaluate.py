@@ -39,19 +39,27 @@ log = logging.getLogger(__name__)
 
 
 def _load_photos(folder: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """2n readable photos (evaluation set, floor set); fewer photos → halves of what there is."""
+    """2n readable photos spread evenly over the folder in name order, alternately into the evaluation set and the
+    floor set, so both hold the same mix (folders sorted by class, as both shipped domains are, would otherwise give
+    the first classes to one and the next to the other); fewer photos → halves of what there is."""
+    paths = find_images(folder)
     photos = []
-    for path in find_images(folder):
+    for i in _spread(len(paths), 2 * n):
         try:
-            photos.append(load_image(path))
+            photos.append(load_image(paths[i]))
         except ImageLoadError as e:
             log.warning("skipped %s", e)
-        if len(photos) == 2 * n:
-            break
     if len(photos) < 4:
         raise DissError(f"{folder} has {len(photos)} readable photos; evaluation needs at least 4")
     half = min(n, len(photos) // 2)
-    return photos[:half], photos[half : 2 * half]
+    return photos[0::2][:half], photos[1::2][:half]
+
+
+def _spread(count: int, k: int) -> list[int]:
+    """k indices in [0, count), evenly spaced from the first to the last (all of them when k ≥ count)."""
+    if k >= count:
+        return list(range(count))
+    return sorted({int(i) for i in np.linspace(0, count - 1, k).round()})
 
 
 def _settings(cfg: EvalConfig) -> dict[str, dict]:

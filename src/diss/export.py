@@ -20,11 +20,16 @@ from diss.train_config import TrainConfig
 
 
 def export_pipeline(
-    run: str | os.PathLike, out: str | os.PathLike, dtype: torch.dtype = torch.float16, base: str | None = None
+    run: str | os.PathLike,
+    out: str | os.PathLike,
+    dtype: torch.dtype = torch.float16,
+    base: str | None = None,
+    domain: str | None = None,
 ) -> Path:
     """EMA weights of the newest checkpoint → a DiSSPipeline folder (model_index.json, unet/, scheduler/, diss.json).
     An upsampler run's folder is a cascade: ``base`` (a shipped model's name or a folder; default the run's --base,
-    else flowers) with this upsampler added."""
+    else flowers) with this upsampler added. ``domain`` (what it draws, diss.domains) goes into diss.json; a cascade
+    keeps its base's unless given."""
     import diffusers
 
     run, out = Path(run), Path(out)
@@ -39,7 +44,9 @@ def export_pipeline(
     diffusers.utils.logging.set_verbosity_error()  # a note about dtype casting that does not apply to a plain U-Net
     record = {"step": ckpt.step, "images_seen": ckpt.state.get("images_seen")}
     if train_config.get("task", "base") == "upsampler":  # no conditions dropped: no stages
-        return _save_folder(_cascade(ckpt, model_json, train_config, record, base).to(dtype=dtype), out)
+        pipe = _cascade(ckpt, model_json, train_config, record, base)
+        pipe.diss_meta |= {"domain": domain} if domain else {}
+        return _save_folder(pipe.to(dtype=dtype), out)
     record |= {
         "stage": train_config.get("stage"),
         "p_uncond": train_config.get("p_uncond"),
@@ -47,7 +54,9 @@ def export_pipeline(
             **{k: v for k, v in train_config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
         ).stage2_start(),
     }
-    return _save_folder(_base_pipeline(ckpt, model_json, train_config, record).to(dtype=dtype), out)
+    pipe = _base_pipeline(ckpt, model_json, train_config, record)
+    pipe.diss_meta |= {"domain": domain} if domain else {}
+    return _save_folder(pipe.to(dtype=dtype), out)
 
 
 def _base_pipeline(ckpt, model_json: dict, train_config: dict, record: dict):
@@ -87,6 +96,12 @@ def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str
     return pipe
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _save_folder(pipe, out: Path) -> Path:
     """``pipe.save_pretrained`` into a temporary folder, then renamed to ``out``: never a half-written model."""
     import shutil
@@ -96,6 +111,10 @@ def _save_folder(pipe, out: Path) -> Path:
     try:
         tmp.mkdir(parents=True)
         pipe.save_pretrained(tmp)  # with diss.json: the record and the weights' sums, checked on every load
+        mode = 0o666 & ~_umask()  # safetensors writes its files 0600: give them the user's usual permissions
+        for path in tmp.rglob("*"):
+            if path.is_file():
+                path.chmod(mode)
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)

@@ -9,11 +9,12 @@ import json
 import os
 from pathlib import Path
 
+from diss.domains import DEFAULT_DOMAIN, DOMAINS
 from diss.errors import DissError
 
-#: the shipped domains, by name; the first is the default of every command
-SHIPPED_MODELS = {"flowers": "flowers"}
-DEFAULT_MODEL = "flowers"
+#: the shipped models, by domain name (diss.domains): the folder under pretrained/ each one names
+SHIPPED_MODELS = {name: d.folder for name, d in DOMAINS.items()}
+DEFAULT_MODEL = DEFAULT_DOMAIN
 MAX_PARAMETERS = 2_000_000_000  # a U-Net config asking for more is refused before anything is allocated
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _UNET_BLOCKS = {"DownBlock2D", "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D"}

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import MISSING, field
 
-MODEL_HELP = "a shipped model (flowers) or a folder from diss export (default: flowers)"
+from diss.domains import DEFAULT_DOMAIN, DOMAINS
+
+MODEL_HELP = f"a shipped model ({'|'.join(DOMAINS)}) or a folder from diss export (default: {DEFAULT_DOMAIN})"
 COMPILE_HELP = "torch.compile the U-Net: for many images on a GPU (2.3x at batch 512 on an H100), ~30 s to start"
 BACKEND_HELP = (
     "where the U-Net runs: auto picks the faster one on this machine (default), torch is PyTorch (the reference), "

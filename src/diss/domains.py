@@ -1,0 +1,36 @@
+"""The shipped domains: each one's model folder in ``pretrained/`` and its example drawings in ``examples/``, and
+which drawing the demo shows each dial on. The one place a domain is described; light (no torch), so the command line
+lists them at once. A model folder names its domain in diss.json (``"domain"``, set by ``diss export --domain``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A subject a shipped model draws, and the example drawings (``examples/<name>-sketch.png`` and ``-stroke.png``)
+    made for it by a seeded script in ``examples/``."""
+
+    name: str
+    folder: str  # under pretrained/
+    examples: tuple[str, ...]
+    sweep: str  # the demo's realism sweep and local edit
+    scales: str  # the demo's sketch-scale × stroke-scale grid
+    edit: str  # what the demo's local edit repaints: "background" (outside a central disc) or "sky" (the top)
+
+
+DOMAINS = {
+    d.name: d
+    for d in (
+        Domain("flowers", "flowers", ("daisy", "poppy", "sunflower", "pink"), "daisy", "poppy", "background"),
+        Domain("landscapes", "landscapes", ("mountain", "sea", "glacier", "sunset", "peaks"), "mountain", "sea", "sky"),
+    )
+}
+DEFAULT_DOMAIN = "flowers"  # the default of every command
+
+
+def domain_of(meta: dict) -> Domain:
+    """The domain a model folder's diss.json names; a folder that names none (or an unknown one) gets the default's
+    examples."""
+    return DOMAINS.get(str(meta.get("domain")), DOMAINS[DEFAULT_DOMAIN])

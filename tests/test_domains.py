@@ -1,0 +1,58 @@
+"""The shipped domains (diss.domains): each one's model folder and example drawings exist, the demo's choices name
+its own examples, and the landscape examples are what their seeded script draws."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+
+from diss.demo import background_edit, load_example
+from diss.domains import DEFAULT_DOMAIN, DOMAINS, domain_of
+from diss.errors import DissError
+from diss.folder import EXAMPLES, SHIPPED_MODELS, resolve_model
+from diss.options import MODEL_HELP
+
+
+@pytest.mark.parametrize("name", list(DOMAINS))
+def test_each_domain_has_a_model_folder_and_drawings(name):
+    domain = DOMAINS[name]
+    assert (resolve_model(name) / "model_index.json").is_file() and SHIPPED_MODELS[name] == domain.folder
+    assert domain.sweep in domain.examples and domain.scales in domain.examples and domain.edit in ("background", "sky")
+    for example in domain.examples:
+        sketch, stroke = load_example(example)
+        assert (sketch < 128).mean() < 0.25  # sparse dark lines on white
+        assert (stroke.min(axis=2) < 250).mean() > 0.2  # some paint
+        assert (stroke.min(axis=2) >= 250).mean() > 0.0  # and somewhere left free
+    assert name in MODEL_HELP
+
+
+def test_a_folder_names_its_domain_in_diss_json_and_the_default_covers_the_rest():
+    assert domain_of({"domain": "landscapes"}) is DOMAINS["landscapes"]
+    assert domain_of({}) is domain_of({"domain": "cats"}) is DOMAINS[DEFAULT_DOMAIN]
+
+
+def test_the_landscape_examples_are_what_their_script_draws(tmp_path):
+    spec = importlib.util.spec_from_file_location("make_landscapes", EXAMPLES / "make_landscapes.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.main(tmp_path)
+    for name in DOMAINS["landscapes"].examples:
+        for part in ("sketch", "stroke"):
+            made = load_example(name, tmp_path)[part == "stroke"]
+            assert np.array_equal(made, load_example(name)[part == "stroke"]), (name, part)
+
+
+def test_the_sky_edit_repaints_above_the_topmost_line_only_and_warms_it():
+    sketch, stroke = load_example("mountain")
+    mask, new_stroke = background_edit(stroke, 64, "sky", sketch)
+    lines = sketch.min(axis=2) < 128 if sketch.ndim == 3 else sketch < 128
+    top = lines.argmax(axis=0)  # every column of this drawing has a line
+    below = np.arange(stroke.shape[0])[:, None] >= top[None, :]
+    assert np.array_equal(new_stroke[below], stroke[below])  # the mountains and the forest: untouched
+    assert mask[0].min() == 255 and mask[-1].max() == 0
+    above = ~below & (stroke.min(axis=2) < 250)
+    warm_old = (stroke[above][:, 0].astype(int) - stroke[above][:, 2]).mean()
+    warm_new = (new_stroke[above][:, 0].astype(int) - new_stroke[above][:, 2]).mean()
+    assert warm_new > 40 > warm_old  # blue → orange
+    with pytest.raises(DissError, match="needs the sketch"):
+        background_edit(stroke, 64, "sky")
