@@ -34,11 +34,13 @@ CREAM_L, CREAM_C = 75.0, 20.0
 
 
 def benchmark(seed: int, n: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, sketch (S, S), strokes (S, S, 3)) of the example drawings, then of ``n`` seeded cartoon drawings."""
-    from diss.demo import EXAMPLE_NAMES, load_example
+    """(name, sketch (S, S), strokes (S, S, 3)) of the flower example drawings, then of ``n`` seeded cartoon flowers
+    (the benchmark is of the flowers domain)."""
+    from diss.demo import load_example
+    from diss.domains import DOMAINS
     from diss.drawings import make_drawings
 
-    examples = [(name, sketch.min(axis=-1), stroke) for name in EXAMPLE_NAMES
+    examples = [(name, sketch.min(axis=-1), stroke) for name in DOMAINS["flowers"].examples
                 for sketch, stroke in [load_example(name)]]  # fmt: skip  # RGB files → (S, S) lines
     return examples + [(d.name, d.sketch, d.stroke) for d in make_drawings(n, seed)]
 
