@@ -100,18 +100,6 @@ class DissApp:
                 self._pipes[domain] = self._load(domain)
         return self._pipes[domain]
 
-    def domain_of(self, domain: str | None = None):
-        """The diss.domains.Domain (example drawings) of a domain the page offers: a shipped one by its name, a
-        model folder by the domain its diss.json names."""
-        from diss.domains import DOMAINS, domain_of
-        from diss.folder import read_json, resolve_model
-
-        domain = domain or self.domains[0]
-        if domain in DOMAINS:
-            return DOMAINS[domain]
-        meta = resolve_model(domain) / "diss.json"
-        return domain_of(read_json(meta) if meta.is_file() else {})
-
     def check_domain(self, domain: str | None) -> None:
         if domain and domain not in self.domains:
             raise DissError(f"unknown domain {domain!r}: pick one of {', '.join(self.domains)}")
@@ -126,7 +114,9 @@ class DissApp:
 
     def example_names(self, domain: str | None = None) -> list[str]:
         """The example drawings offered with ``domain``."""
-        return list(self.domain_of(domain).examples)
+        from diss.folder import model_domain
+
+        return list(model_domain(domain or self.domains[0]).examples)
 
     def load_example(self, domain: str | None, name: str):
         """An example drawing of ``domain`` (examples/) → both canvases."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 from pathlib import Path
 
 from diss import defaults
@@ -82,8 +83,6 @@ def realism_arg(text: str):
 
 def domain_name(text: str) -> str:
     """A model's domain: a short lower-case name (letters, digits, - and _), as the shipped ones (diss.domains)."""
-    import re
-
     if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", text):
         raise argparse.ArgumentTypeError(f"{text!r} is not a domain name: lower-case letters, digits, - or _, e.g. "
                                          "landscapes")  # fmt: skip

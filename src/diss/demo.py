@@ -15,12 +15,13 @@ import numpy as np
 import torch
 
 from diss import defaults
+from diss.conventions import LINE_MAX
 from diss.data.images import load_image
 from diss.demo_config import DemoConfig
 from diss.diffusion import seeded
-from diss.domains import Domain, domain_of
+from diss.domains import Domain
 from diss.errors import DissError
-from diss.folder import EXAMPLES, SHIPPED_MODELS
+from diss.folder import EXAMPLES, SHIPPED_MODELS, model_domain
 from diss.grid import save_grid
 
 SCALE_VALUES = (0.0, 1.5, 3.0)
@@ -45,7 +46,8 @@ def background_edit(
     if region == "sky":
         if sketch is None:
             raise DissError("the sky edit needs the sketch: its topmost line is the sky's lower edge")
-        lines = cv2.resize(np.asarray(sketch).reshape(*np.asarray(sketch).shape[:2], -1).min(axis=2), (w, h)) < 128
+        gray = sketch.min(axis=-1) if sketch.ndim == 3 else sketch
+        lines = cv2.resize(gray, (w, h), interpolation=cv2.INTER_AREA) < LINE_MAX
         top = np.where(lines.any(axis=0), lines.argmax(axis=0), h)  # (W,) the first line's row, or none
         repaint, shift = yy < top[None, :], 95
         # the mask reaches past the line by 2 px of 64, so the model redraws the edge (else a band of the old sky
@@ -74,7 +76,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
 
     models = list(SHIPPED_MODELS) if config.model is None else [config.model]
     pipes = [load_pipeline(m, backend=config.backend, verbose=config.verbose) for m in models]
-    domains = [domain_of(pipe.diss_meta) for pipe in pipes]
+    domains = [model_domain(m) for m in models]
     drawings = [{name: load_example(name) for name in d.examples} for d in domains]
     out = output_dir(config.out)  # made only once the models loaded: a failed start leaves nothing behind
     jobs = sum(len(defaults.REALISM_SWEEP) + len(SCALE_VALUES) + 2 + len(d.examples) for d in domains)

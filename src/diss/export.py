@@ -44,9 +44,7 @@ def export_pipeline(
     diffusers.utils.logging.set_verbosity_error()  # a note about dtype casting that does not apply to a plain U-Net
     record = {"step": ckpt.step, "images_seen": ckpt.state.get("images_seen")}
     if train_config.get("task", "base") == "upsampler":  # no conditions dropped: no stages
-        pipe = _cascade(ckpt, model_json, train_config, record, base)
-        pipe.diss_meta |= {"domain": domain} if domain else {}
-        return _save_folder(pipe.to(dtype=dtype), out)
+        return _save_folder(_cascade(ckpt, model_json, train_config, record, base), out, dtype, domain)
     record |= {
         "stage": train_config.get("stage"),
         "p_uncond": train_config.get("p_uncond"),
@@ -54,9 +52,7 @@ def export_pipeline(
             **{k: v for k, v in train_config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
         ).stage2_start(),
     }
-    pipe = _base_pipeline(ckpt, model_json, train_config, record)
-    pipe.diss_meta |= {"domain": domain} if domain else {}
-    return _save_folder(pipe.to(dtype=dtype), out)
+    return _save_folder(_base_pipeline(ckpt, model_json, train_config, record), out, dtype, domain)
 
 
 def _base_pipeline(ckpt, model_json: dict, train_config: dict, record: dict):
@@ -96,25 +92,20 @@ def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str
     return pipe
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _save_folder(pipe, out: Path) -> Path:
-    """``pipe.save_pretrained`` into a temporary folder, then renamed to ``out``: never a half-written model."""
+def _save_folder(pipe, out: Path, dtype: torch.dtype, domain: str | None) -> Path:
+    """``pipe`` in ``dtype``, its ``domain`` (if given) in diss.json, saved into a temporary folder, then renamed to
+    ``out``: never a half-written model."""
     import shutil
+
+    pipe = pipe.to(dtype=dtype)
+    if domain:
+        pipe.diss_meta["domain"] = domain
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         tmp.mkdir(parents=True)
         pipe.save_pretrained(tmp)  # with diss.json: the record and the weights' sums, checked on every load
-        mode = 0o666 & ~_umask()  # safetensors writes its files 0600: give them the user's usual permissions
-        for path in tmp.rglob("*"):
-            if path.is_file():
-                path.chmod(mode)
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)

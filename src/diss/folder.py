@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from diss.domains import DEFAULT_DOMAIN, DOMAINS
+from diss.domains import DEFAULT_DOMAIN, DOMAINS, Domain, domain_of
 from diss.errors import DissError
 
 #: the shipped models, by domain name (diss.domains): the folder under pretrained/ each one names
@@ -51,6 +51,13 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
         names = ", ".join(SHIPPED_MODELS)
         raise DissError(f"model folder {folder} does not exist (give a folder from diss export, or one of: {names})")
     return folder
+
+
+def model_domain(spec: str | os.PathLike | None) -> Domain:
+    """The diss.domains.Domain of the model ``--model`` names, from its diss.json (read, not the weights): what the
+    demo and the app show its example drawings by."""
+    meta = resolve_model(spec) / "diss.json"
+    return domain_of(read_json(meta) if meta.is_file() else {})
 
 
 def read_json(path: Path) -> dict:

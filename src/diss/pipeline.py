@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,6 +152,10 @@ class DiSSPipeline(DiffusionPipeline):
             record = {"trained_at": self.size * FACTOR, **(meta.get("upsampler") or {})}
             meta["upsampler"] = {**record, "factor": FACTOR, "formulation": defaults.UPSAMPLER_FORMULATION}
         write_sums(folder, meta)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        for path in folder.rglob("*.safetensors"):  # safetensors writes them 0600: the user's usual permissions
+            path.chmod(0o666 & ~umask)
 
     def to_best_device(self, backend: str = "auto") -> DiSSPipeline:
         """Move to the GPU where there is one, with the U-Net cast to bf16 where the GPU has it (1.2× faster than
