@@ -25,13 +25,14 @@ import torch
 from diffusers import DDPMScheduler
 
 from diss import defaults
-from diss.backend import choose, openvino_version, precision_hint
+from diss.backend import openvino_version, precision_hint
 from diss.conventions import to_model
 from diss.data.inputs import prepare_sketch, prepare_stroke
 from diss.demo import load_example
 from diss.folder import SHIPPED_MODEL
 from diss.model import model_input
 from diss.pipeline import DiSSPipeline
+from diss.runtime import Runtime
 
 ORIGINAL_STEPS = 250
 ISA_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
@@ -119,7 +120,7 @@ def main() -> None:
     sketch, stroke = load_example("daisy")
     pipes = {"torch": DiSSPipeline.from_pretrained(args.model).set_backend("torch")}
     pipes["torch"].set_progress_bar_config(disable=True)
-    auto = choose(torch.device("cpu"))
+    auto = Runtime(torch.device("cpu")).backend()
     if openvino_version() is not None:
         start = time.perf_counter()
         pipes["openvino"] = DiSSPipeline.from_pretrained(args.model).set_backend("openvino")

@@ -223,7 +223,7 @@ class RecordingPipe:
 
 def test_the_sketch_guide_never_reaches_the_pipeline_but_uploaded_strokes_do(tiny_model, drawing, tmp_path):
     app = DissApp(AppConfig(model=str(tiny_model)))
-    app.pipe = pipe = RecordingPipe()
+    app.models.first = pipe = RecordingPipe()
     sketch = np.full((256, 256, 3), 255, np.uint8)
     sketch[:, 20] = 0  # a line outside the painted square
     Image.fromarray(sketch).save(tmp_path / "sketch.png")
@@ -299,7 +299,7 @@ def test_a_preview_gives_way_to_generate_at_once(tiny_model):
     import gradio as gr
 
     app = DissApp(AppConfig(model=str(tiny_model)))
-    app.pipe = SlowPipe()
+    app.models.first = SlowPipe()
     sk, st = _drawn()
     with app._holding_model():  # a Generate job holds the model: the preview is skipped at once, the old one stays
         start = time.monotonic()
@@ -389,9 +389,9 @@ def test_without_model_the_app_offers_every_shipped_domain_and_routes_each_job(d
         DOMAINS["landscapes"].examples
     )
     assert status.startswith("landscapes")
-    assert "landscapes" not in app._pipes  # loaded when first used, not when picked
+    assert "landscapes" not in app.models.loaded  # loaded when first used, not when picked
     assert app.pipe_for("landscapes").diss_meta["domain"] == "landscapes"
-    app._pipes["landscapes"] = recording = RecordingPipe()
+    app.models.loaded["landscapes"] = recording = RecordingPipe()
     sk, st, _ = app.load_example("landscapes", "sea")
     for _ in app.generate(sk, st, *DIALS, "landscapes"):
         pass

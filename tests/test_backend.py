@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from diss import backend
+from diss import backend, runtime
 from diss.conventions import to_uint8
 from diss.errors import DissError
 from diss.model import build_unet, preset
@@ -139,7 +139,7 @@ def test_the_cache_key_follows_the_weights_in_memory():
 
 
 def test_openvino_missing(pipe, cache, monkeypatch):
-    monkeypatch.setattr(backend, "_openvino", lambda: None)
+    monkeypatch.setattr(runtime, "openvino_module", lambda: None)
     with pytest.raises(DissError, match="pip install openvino"):
         pipe.set_backend("openvino", cache_dir=cache)
     monkeypatch.delenv("DISS_BACKEND", raising=False)
@@ -181,20 +181,6 @@ def test_a_step_failing_inside_openvino_hands_over_to_torch(cache, caplog, drawi
     assert np.array_equal(got, reference)
     assert p.backend == "torch" and p.backend_fallback and "device lost" in p.backend_note
     assert sum("openvino failed during sampling" in r.getMessage() for r in caplog.records) == 1  # said once
-
-
-def test_auto_picks_openvino_on_a_cpu_and_torch_on_a_gpu(monkeypatch):
-    monkeypatch.delenv("DISS_BACKEND", raising=False)
-    assert backend.choose(torch.device("cpu")) == "openvino"
-    assert backend.choose(torch.device("cuda")) == "torch"
-    assert backend.choose(torch.device("cpu"), "torch") == "torch"
-    monkeypatch.setenv("DISS_BACKEND", "torch")
-    assert backend.choose(torch.device("cpu")) == "torch"
-    monkeypatch.setenv("DISS_BACKEND", "tensorrt")
-    with pytest.raises(DissError, match="DISS_BACKEND"):
-        backend.choose(torch.device("cpu"))
-    with pytest.raises(DissError, match="backend must be one of"):
-        backend.choose(torch.device("cpu"), "onnx")
 
 
 def test_precision_follows_the_pipelines_policy():

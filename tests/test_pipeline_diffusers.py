@@ -10,10 +10,11 @@ from diffusers import DDPMScheduler, DiffusionPipeline, DPMSolverMultistepSchedu
 from PIL import Image
 
 from diss.conventions import to_uint8
-from diss.diffusion import make_scheduler, randn
+from diss.diffusion import make_scheduler
 from diss.folder import read_json, sha256_file
 from diss.model import build_unet, preset
 from diss.pipeline import CUSTOM_PIPELINE_FILE, DiSSPipeline
+from diss.runtime import randn
 from diss.schedulers import make_sampler, sampler_name
 
 SIZE = 32

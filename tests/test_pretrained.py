@@ -15,10 +15,10 @@ from diss.conventions import to_model, to_uint8
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import find_images, load_image, resize
 from diss.data.sketch import extract_sketch
-from diss.diffusion import seeded
 from diss.folder import SHIPPED_MODEL, resolve_model
 from diss.metrics import sketch_f1, stroke_error
 from diss.pipeline import DiSSPipeline
+from diss.runtime import seeded
 from diss.upsampler import enlarge, shrink
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

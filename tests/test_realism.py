@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler
 
-from diss.diffusion import make_scheduler, q_sample_at, sample_noise
+from diss.diffusion import make_scheduler, q_sample_at
 from diss.errors import DissError
 from diss.guidance import two_condition_guidance
 from diss.model import build_unet, preset
@@ -20,6 +20,7 @@ from diss.realism import (
     painted_lowpass,
     x0_lowpass_denoiser,
 )
+from diss.runtime import sample_noise
 from diss.sampling import sample
 
 

@@ -1,8 +1,9 @@
-"""The runtime policy: the device, and what the precision policy gives on it."""
+"""The runtime policy: the device, what the precision policy gives on it, and the backend "auto" picks."""
 
 import pytest
 import torch
 
+from diss import runtime
 from diss.errors import DissError
 from diss.runtime import Runtime, cpu_supports_bf16
 
@@ -46,3 +47,22 @@ def test_the_device_follows_diss_device(monkeypatch):
     monkeypatch.setenv("DISS_DEVICE", "tpu")
     with pytest.raises(DissError, match="cpu or cuda"):
         Runtime.detect()
+
+
+def test_auto_picks_openvino_on_a_cpu_and_torch_on_a_gpu(monkeypatch):
+    monkeypatch.delenv("DISS_BACKEND", raising=False)
+    monkeypatch.setattr(runtime, "openvino_module", lambda: object())  # installed
+    assert Runtime(torch.device("cpu")).backend() == "openvino"
+    assert Runtime(torch.device("cuda")).backend() == "torch"
+    assert Runtime(torch.device("cpu")).backend("torch") == "torch"
+    monkeypatch.setenv("DISS_BACKEND", "torch")
+    assert Runtime(torch.device("cpu")).backend() == "torch"
+    monkeypatch.setenv("DISS_BACKEND", "tensorrt")
+    with pytest.raises(DissError, match="DISS_BACKEND"):
+        Runtime(torch.device("cpu")).backend()
+    with pytest.raises(DissError, match="backend must be one of"):
+        Runtime(torch.device("cpu")).backend("onnx")
+    monkeypatch.delenv("DISS_BACKEND")
+    monkeypatch.setattr(runtime, "openvino_module", lambda: None)  # not installed, or fails to import
+    assert Runtime(torch.device("cpu")).backend() == "torch"
+    assert Runtime(torch.device("cpu")).backend("openvino") == "openvino"  # asked by name: backend.select refuses it

@@ -20,7 +20,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no version check o
 
 from diss import defaults  # noqa: E402
 from diss.app_config import AppConfig  # noqa: E402
-from diss.app_worker import ModelLock, Stopped, stream  # noqa: E402
+from diss.app_models import AppModels  # noqa: E402
+from diss.app_worker import ModelLock, Stopped, digest, stream  # noqa: E402
 from diss.canvas import (  # noqa: E402
     _on_white,
     blank_canvas,
@@ -44,23 +45,19 @@ PREVIEW_SIDE = 256  # the preview is upscaled to this side for display
 PREVIEWS_KEPT = 16
 
 
-def _digest(*parts) -> str:
-    """A key for what a preview is made from: arrays by their shape and bytes, anything else by its repr."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for part in parts:
-        if isinstance(part, np.ndarray):
-            h.update(repr((part.shape, part.dtype.str)).encode())
-            h.update(np.ascontiguousarray(part).tobytes())
-        else:
-            h.update(repr(part).encode())
-        h.update(b"|")
-    return h.hexdigest()
+def _pipe_dials(sketch_scale, stroke_scale, realism_on, realism, sampler: str, steps: int) -> dict:
+    """The page's dials as the pipeline's keyword arguments (realism switched off: None)."""
+    return {
+        "sketch_guidance_scale": float(sketch_scale),
+        "stroke_guidance_scale": float(stroke_scale),
+        "realism": float(realism) if realism_on else None,
+        "sampler": sampler,
+        "num_inference_steps": int(steps),
+    }
 
 
 def _seeded(seeds):
-    from diss.diffusion import seeded  # torch: imported once the model is loaded, not with the module
+    from diss.runtime import seeded  # torch: imported once the model is loaded, not with the module
 
     return seeded(seeds)
 
@@ -69,40 +66,23 @@ class DissApp:
     """The app's logic, apart from its layout: each public method is one endpoint (and is tested through the client)."""
 
     def __init__(self, config: AppConfig):
-        import threading
-
-        from diss.folder import SHIPPED_MODELS
-
         self.config = config
-        # the domains the page offers: every shipped model, or the one --model names; the first is loaded now, the
-        # others when first picked
-        self.domains = list(SHIPPED_MODELS) if config.model is None else [str(config.model)]
-        self.pipe = self._load(self.domains[0])
-        self._pipes = {}
-        self._loading = threading.Lock()
+        self.models = AppModels(config.model, config.backend)
+        self.domains = self.models.names
         self.model_lock = ModelLock()  # one sampling job on the model at a time, whatever the queue does
         self._previews: dict[str, np.ndarray] = {}  # the last PREVIEWS_KEPT previews, by what they were made from
 
-    def _load(self, model: str):
-        from diss.loading import load_pipeline
-
-        pipe = load_pipeline(model, backend=self.config.backend)
-        pipe.set_progress_bar_config(disable=True)  # the page shows the progress
-        return pipe
+    @property
+    def pipe(self):
+        """The first domain's pipeline (loaded at start)."""
+        return self.models.first
 
     def pipe_for(self, domain: str | None = None):
         """The pipeline of ``domain`` (one of ``self.domains``; None or "": the first), loaded on first use."""
-        if not domain or domain == self.domains[0]:
-            return self.pipe
-        self.check_domain(domain)
-        with self._loading:
-            if domain not in self._pipes:
-                self._pipes[domain] = self._load(domain)
-        return self._pipes[domain]
+        return self.models.get(domain)
 
     def check_domain(self, domain: str | None) -> None:
-        if domain and domain not in self.domains:
-            raise DissError(f"unknown domain {domain!r}: pick one of {', '.join(self.domains)}")
+        self.models.check(domain)
 
     def pick_domain(self, domain: str | None):
         """The page's domain changed: its example drawings for the examples list; its model loads on first use."""
@@ -114,9 +94,7 @@ class DissApp:
 
     def example_names(self, domain: str | None = None) -> list[str]:
         """The example drawings offered with ``domain``."""
-        from diss.folder import model_domain
-
-        return list(model_domain(domain or self.domains[0]).examples)
+        return self.models.examples(domain)
 
     def load_example(self, domain: str | None, name: str):
         """An example drawing of ``domain`` (examples/) → both canvases."""
@@ -195,17 +173,7 @@ class DissApp:
         if sampler not in SAMPLER_CHOICES:
             raise DissError(f"unknown sampler {sampler!r}")
         seed = int(np.random.default_rng().integers(0, 2**31 - 1)) if random_seed else int(seed)
-        return (
-            {
-                "sketch_guidance_scale": float(sketch_scale),
-                "stroke_guidance_scale": float(stroke_scale),
-                "realism": float(realism) if realism_on else None,
-                "sampler": sampler,
-                "num_inference_steps": steps,
-            },
-            seed,
-            num,
-        )
+        return _pipe_dials(sketch_scale, stroke_scale, realism_on, realism, sampler, steps), seed, num
 
     def _drawing(self, sketch_canvas, stroke_canvas):
         """The two drawings as the pipeline takes them: the sketch as shown, the strokes from the paint layers alone
@@ -294,15 +262,9 @@ class DissApp:
         if sketch is None and stroke is None:
             yield None
             return
-        kw = {
-            "sketch_guidance_scale": float(sketch_scale),
-            "stroke_guidance_scale": float(stroke_scale),
-            "realism": float(realism) if realism_on else None,
-            "sampler": PREVIEW_SAMPLER,
-            "num_inference_steps": PREVIEW_STEPS,
-        }
+        kw = _pipe_dials(sketch_scale, stroke_scale, realism_on, realism, PREVIEW_SAMPLER, PREVIEW_STEPS)
         seed = int(seed or 0)  # an emptied seed box: 0, as a preview never stops for an error
-        key = _digest(sketch, stroke, sorted(kw.items()), seed, domain or self.domains[0])
+        key = digest(sketch, stroke, sorted(kw.items()), seed, domain or self.domains[0])
         if key in self._previews:
             yield self._previews[key]
             return

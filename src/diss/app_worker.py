@@ -1,15 +1,32 @@
 """How the app runs a sampling job: on the model one job at a time (``ModelLock``: previews give way to the others),
-in a worker thread that streams its steps and stops on Stop, on a closed page or after the time limit (``stream``)."""
+in a worker thread that streams its steps and stops on Stop, on a closed page or after the time limit (``stream``);
+``digest`` keys a preview by what it is made from."""
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import hashlib
 import queue
 import threading
 import time
 
+import numpy as np
+
 from diss.errors import DissError
+
+
+def digest(*parts) -> str:
+    """A key for what a preview is made from: arrays by their shape and bytes, anything else by its repr."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            h.update(repr((part.shape, part.dtype.str)).encode())
+            h.update(np.ascontiguousarray(part).tobytes())
+        else:
+            h.update(repr(part).encode())
+        h.update(b"|")
+    return h.hexdigest()
 
 
 class Stopped(Exception):

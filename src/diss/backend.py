@@ -7,8 +7,8 @@ is rebuilt. Whatever goes wrong with OpenVINO — not installed, a failed conver
 step — is one line and PyTorch takes over (the same numbers up to float rounding), never a traceback or a wrong image.
 Only asking for ``"openvino"`` by name where it is not installed is an error.
 
-Which backend "auto" picks is decided here (``choose``): on a CPU OpenVINO, which was as fast as PyTorch on an idle
-AVX-512 machine and 2.3× faster on a busy one, and faster in bf16 (BENCHMARKS.md); on a GPU PyTorch.
+Which backend "auto" picks is the runtime policy's (``diss.runtime.Runtime.backend``): OpenVINO on a CPU where it is
+installed, PyTorch elsewhere.
 """
 
 from __future__ import annotations
@@ -28,8 +28,7 @@ import numpy as np
 import torch
 from diffusers.models.unets.unet_2d import UNet2DOutput
 
-from diss import __version__
-from diss.defaults import BACKENDS
+from diss import __version__, runtime
 from diss.errors import DissError
 from diss.folder import sha256_file  # the model folder's checksum, the same function
 from diss.runtime import Runtime
@@ -49,17 +48,8 @@ def cache_root() -> Path:
     return Path(base) / "diss"
 
 
-def _openvino():
-    """The openvino module, or None where it is not installed (or fails to import)."""
-    try:
-        import openvino
-    except Exception:  # noqa: BLE001 — a broken install is "not available", never a crash
-        return None
-    return openvino
-
-
 def openvino_version() -> str | None:
-    ov = _openvino()
+    ov = runtime.openvino_module()
     return None if ov is None else str(ov.get_version())
 
 
@@ -98,7 +88,7 @@ def convert(unet: torch.nn.Module, folder: Path) -> None:
     a manifest of the files' SHA-256 sums."""
     import warnings
 
-    ov = _openvino()
+    ov = runtime.openvino_module()
     size = unet.config.sample_size
     size = size if isinstance(size, int) else size[0]
     module = _Wrapped(unet).float().eval()
@@ -211,7 +201,7 @@ def _one_line(e: BaseException) -> str:
 def compile_openvino(unet: torch.nn.Module, precision: str = "auto", cache_dir: Path | None = None):
     """(OpenVINOUNet, what happened to the cache) for ``unet``: the IR from the cache when it is valid, else converted
     now, compiled for this CPU."""
-    ov = _openvino()
+    ov = runtime.openvino_module()
     folder = (Path(cache_dir) if cache_dir else cache_root()) / "openvino" / cache_key(unet)
     core = ov.Core()
     status = "cached"
@@ -237,33 +227,17 @@ class BackendChoice:
     fallback: bool  # True when the asked-for or chosen backend failed and PyTorch took over
 
 
-def choose(device: torch.device, requested: str = "auto") -> str:
-    """The backend to try for ``requested`` on ``device``: "auto" is OpenVINO on a CPU where it is installed, PyTorch
-    elsewhere; ``DISS_BACKEND=torch`` (or ``openvino``) in the environment overrides what "auto" would pick."""
-    if requested not in BACKENDS:
-        raise DissError(f"backend must be one of {', '.join(BACKENDS)}, not {requested!r}")
-    if requested != "auto":
-        return requested
-    forced = os.environ.get("DISS_BACKEND", "").strip().lower()
-    if forced:
-        if forced not in BACKENDS:
-            raise DissError(f"DISS_BACKEND must be one of {', '.join(BACKENDS)}, not {forced!r}; unset it for auto")
-        if forced != "auto":
-            return forced
-    return "openvino" if torch.device(device).type == "cpu" and _openvino() is not None else "torch"
-
-
 def select(unet: torch.nn.Module, requested: str = "auto", precision: str = "auto", cache_dir=None) -> BackendChoice:
     """Set up ``requested`` for ``unet``; any failure of OpenVINO other than its absence falls back to PyTorch."""
-    name = choose(unet.device, requested)
+    name = Runtime(unet.device).backend(requested)
     torch_note = f"backend: torch {torch.__version__.split('+')[0]} on {unet.device.type}"
     if name == "torch":
         why = ""
         if requested == "auto" and unet.device.type == "cpu":
-            forced = os.environ.get("DISS_BACKEND", "").strip().lower() == "torch"
+            forced = runtime.forced_backend() == "torch"
             why = " (DISS_BACKEND=torch)" if forced else f" (openvino is not installed: {INSTALL_HINT} for faster CPUs)"
         return BackendChoice("torch", unet, torch_note + why, False)
-    if _openvino() is None:
+    if runtime.openvino_module() is None:
         raise DissError(f"backend openvino: the openvino package is not installed; run `{INSTALL_HINT}`")
     if unet.device.type != "cpu":
         raise DissError(f"backend openvino runs on the CPU, but the U-Net is on {unet.device.type}; use torch there")

@@ -156,8 +156,8 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
     file); ``say(line)`` reports a skipped input, ``bar`` (tqdm) counts images, ``wrote(path)`` each file written.
     Returns how many outputs were written."""
     from diss.conventions import to_uint8
-    from diss.diffusion import seeded
     from diss.pipeline_checks import check_output_size
+    from diss.runtime import seeded
 
     check_output_size(pipe, cfg.size, "--size")  # before any file is read
     sweep_name, sweep_values = cfg.sweep if cfg.sweep else (None, [None])

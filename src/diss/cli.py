@@ -10,7 +10,7 @@ import sys
 
 from diss import __version__
 from diss.app_config import AppConfig
-from diss.cli_args import add_config_args, add_extractor_args, add_sampling_args, domain_name, positive_int
+from diss.cli_args import add_config_args, add_sampling_args, domain_name
 from diss.cli_commands import (
     cmd_app,
     cmd_demo,
@@ -22,6 +22,7 @@ from diss.cli_commands import (
     cmd_prepare,
     cmd_train,
 )
+from diss.data.options import EXTRACT_ORDER, PREPARE_ORDER, ExtractOptions, PrepareOptions
 from diss.demo_config import DemoConfig
 from diss.errors import DissError
 from diss.evaluate_config import EvalConfig
@@ -60,23 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("prepare", help="extract sketch + strokes from a folder of photos into a training cache")
     p.add_argument("src", metavar="SRC_DIR", help="folder of photos (searched recursively; any common format)")
     p.add_argument("out", metavar="OUT_DIR", help="cache folder to create or resume")
-    p.add_argument("--size", type=positive_int, default=64, help="side of the square training images (default 64)")
-    p.add_argument("--preview", metavar="PNG", help="write a grid of examples: photo | sketch | stroke")
-    p.add_argument("--preview-rows", type=positive_int, default=8, metavar="N")
-    p.add_argument("--workers", type=positive_int, default=None, help="processes (default: all cores)")
-    p.add_argument("--allow-upscale", action="store_true", help="use photos smaller than --size (upscaled)")
-    p.add_argument("--overwrite", action="store_true", help="rebuild a cache made with other settings")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_extractor_args(p)
+    add_config_args(p, PrepareOptions, PREPARE_ORDER)
     p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("extract", help="sketch and/or strokes of one photo or a folder of photos, as PNG")
     p.add_argument("input", metavar="IMAGE_OR_DIR")
-    p.add_argument("--sketch-out", metavar="PATH", help="PNG file (one image) or folder (a folder of images)")
-    p.add_argument("--stroke-out", metavar="PATH", help="PNG file (one image) or folder (a folder of images)")
-    p.add_argument("--size", type=positive_int, default=128, help="side of the square outputs (default 128)")
-    p.add_argument("--quiet", action="store_true")
-    add_extractor_args(p)
+    add_config_args(p, ExtractOptions, EXTRACT_ORDER)
     p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("train", help="train a model on a cache (accelerate: CPU, GPU, multi-GPU, multi-node)")

@@ -44,10 +44,7 @@ def positive_float(text: str) -> float:
 
 
 def unit_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = finite_float(text)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text!r} is outside [0, 1]")
     return value
@@ -103,24 +100,6 @@ def sweep_arg(text: str):
 
 
 # ---------------------------------------------------------------------------------------------------- flag groups
-
-
-def add_extractor_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--sketch-detail",
-        type=unit_float,
-        default=0.5,
-        metavar="F",
-        help="0 = main outlines only, 1 = many interior lines (default 0.5)",
-    )
-    p.add_argument(
-        "--stroke-detail",
-        type=unit_float,
-        default=0.5,
-        metavar="F",
-        help="0 = a few large brush strokes, 1 = many smaller ones (default 0.5)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the stroke painter (default 0)")
 
 
 def add_backend_args(p: argparse.ArgumentParser) -> None:

@@ -11,21 +11,15 @@ from pathlib import Path
 
 from diss.app_config import AppConfig
 from diss.cli_args import config_from_args
+from diss.data.options import ExtractOptions, PrepareOptions
 from diss.demo_config import DEMO_OUT, DemoConfig
 from diss.errors import DissError
 from diss.evaluate_config import EvalConfig
 from diss.train_config import TrainConfig
 
 
-def _configs(args):
-    from diss.data.sketch import SketchConfig
-    from diss.data.stroke import StrokeConfig
-
-    return SketchConfig(detail=args.sketch_detail), StrokeConfig(detail=args.stroke_detail)
-
-
 def cmd_prepare(args) -> int:
-    from diss.data.cache import PrepareConfig, prepare, sample_cache
+    from diss.data.cache import prepare, sample_cache
     from diss.data.images import save_image
     from diss.grid import make_grid
     from diss.outputs import output_image
@@ -33,16 +27,14 @@ def cmd_prepare(args) -> int:
     src = Path(args.src)
     if not src.is_dir():
         raise DissError(f"source folder {src} does not exist or is not a folder")
-    preview = output_image(args.preview) if args.preview else None
-    sketch, stroke = _configs(args)
-    config = PrepareConfig(
-        size=args.size, seed=args.seed, sketch=sketch, stroke=stroke, allow_upscale=args.allow_upscale
-    )
+    options = config_from_args(PrepareOptions, args)
+    preview = output_image(options.preview) if options.preview else None
     out = Path(args.out)
-    report = prepare(src, out, config, workers=args.workers, overwrite=args.overwrite, progress=not args.quiet)
+    report = prepare(src, out, options.prepare_config(), workers=options.workers, overwrite=options.overwrite,
+                     progress=not options.quiet)  # fmt: skip
     print(report.summary())
     if preview is not None:
-        rows = [[image, sk, st] for _, image, sk, st in sample_cache(out, args.preview_rows)]
+        rows = [[image, sk, st] for _, image, sk, st in sample_cache(out, options.preview_rows)]
         if rows:
             save_image(make_grid(rows, col_labels=["photo", "sketch", "stroke"]), preview)
             print(f"preview: {preview}")
@@ -57,25 +49,26 @@ def cmd_extract(args) -> int:
     from diss.data.stroke import extract_stroke
     from diss.outputs import output_dir, output_image
 
-    if not args.sketch_out and not args.stroke_out:
+    options = config_from_args(ExtractOptions, args)
+    if not options.sketch_out and not options.stroke_out:
         raise DissError("nothing to do: give --sketch-out and/or --stroke-out")
     src = Path(args.input)
     if not src.exists():
         raise DissError(f"input {src} does not exist")
-    sketch_cfg, stroke_cfg = _configs(args)
+    sketch_cfg, stroke_cfg = options.extractors()
     if src.is_dir():
         files = find_images(src)
         if not files:
             raise DissError(f"no image files under {src}")
-        outs = [output_dir(p) if p else None for p in (args.sketch_out, args.stroke_out)]
+        outs = [output_dir(p) if p else None for p in (options.sketch_out, options.stroke_out)]
         jobs = [(f, f.relative_to(src).with_suffix(".png")) for f in files]
     else:
-        outs = [output_image(p) if p else None for p in (args.sketch_out, args.stroke_out)]
+        outs = [output_image(p) if p else None for p in (options.sketch_out, options.stroke_out)]
         jobs = [(src, None)]
     from tqdm import tqdm
 
     written, skipped = 0, 0
-    for path, rel in tqdm(jobs, desc="extract", unit="img", disable=len(jobs) == 1 or args.quiet):
+    for path, rel in tqdm(jobs, desc="extract", unit="img", disable=len(jobs) == 1 or options.quiet):
         try:
             rgb = load_image(path)
         except ImageLoadError as e:
@@ -84,10 +77,10 @@ def cmd_extract(args) -> int:
             print(f"skipped {e}", file=sys.stderr)
             skipped += 1
             continue
-        work = resize(center_square(rgb), 2 * args.size)
+        work = resize(center_square(rgb), 2 * options.size)
         results = (
-            extract_sketch(work, args.size, sketch_cfg) if outs[0] else None,
-            extract_stroke(work, args.size, stroke_cfg, item_seed(args.seed, str(rel or path.name)))
+            extract_sketch(work, options.size, sketch_cfg) if outs[0] else None,
+            extract_stroke(work, options.size, stroke_cfg, item_seed(options.seed, str(rel or path.name)))
             if outs[1]
             else None,
         )

@@ -55,3 +55,9 @@ MAX_GUIDANCE_SCALE = 100.0
 # "torch" is the reference, "openvino" needs the openvino package
 BACKENDS = ("auto", "torch", "openvino")
 BACKEND = "auto"
+# the extractors' knobs (diss prepare, diss extract, the app's photo upload): 0 = main outlines only / a few large
+# brush strokes, 1 = many interior lines / many smaller strokes
+SKETCH_DETAIL = 0.5
+STROKE_DETAIL = 0.5
+# the side of a training cache's images (diss prepare): the shipped base models' side
+PREPARE_SIZE = 64

@@ -18,11 +18,11 @@ from diss import defaults
 from diss.conventions import LINE_MAX
 from diss.data.images import load_image
 from diss.demo_config import DemoConfig
-from diss.diffusion import seeded
 from diss.domains import Domain
 from diss.errors import DissError
 from diss.folder import EXAMPLES, SHIPPED_MODELS, model_domain
 from diss.grid import save_grid
+from diss.runtime import seeded
 
 SCALE_VALUES = (0.0, 1.5, 3.0)
 

@@ -48,37 +48,6 @@ def q_sample_at(alphas_cumprod: torch.Tensor, x0: torch.Tensor, noise: torch.Ten
     return alpha_bar**0.5 * x0 + (1.0 - alpha_bar) ** 0.5 * noise
 
 
-def seeded(seeds) -> list[torch.Generator]:
-    """One CPU generator per image, seeded with each of ``seeds`` (seed, seed + 1, … by convention): image i's noise
-    then depends on its own seed only, whatever batch it is made in (``randn``)."""
-    return [torch.Generator().manual_seed(int(s)) for s in seeds]
-
-
-def randn(shape, generator=None, device="cpu", dtype=torch.float32) -> torch.Tensor:
-    """Gaussian noise of ``shape`` (B, ...) on ``device``: the one place diss draws noise (the starting noise, the
-    realism reference's, an edit's). With a list of generators, sample i draws from generator i only, so sample i of a
-    batch is the same sample alone.
-
-    Drawn on the host (a seed gives the same numbers on every device), into pinned memory when ``device`` is a GPU,
-    and sent without waiting for the device's queue to drain."""
-    device = torch.device(device)
-    # pinned memory on CUDA only; elsewhere (CPU, MPS) a plain copy, as non_blocking is safe only from pinned memory
-    pinned = device.type == "cuda"
-    noise = torch.empty(tuple(shape), pin_memory=pinned)  # (B, C, H, W) fp32 on the host
-    if isinstance(generator, list):
-        for g, row in zip(generator, noise, strict=True):
-            torch.randn(row.shape, generator=g, out=row)
-    else:
-        torch.randn(noise.shape, generator=generator, out=noise)
-    no_wait = pinned or device.type == "meta"  # meta holds no data (the tests' stand-in for a GPU)
-    return noise.to(device, dtype, non_blocking=no_wait)
-
-
-def sample_noise(like: torch.Tensor, generator=None) -> torch.Tensor:
-    """``randn`` shaped like ``like``, on its device and in its dtype."""
-    return randn(like.shape, generator, like.device, like.dtype)
-
-
 def _extract(values: torch.Tensor, t: torch.Tensor, ndim: int) -> torch.Tensor:
     """values[t] shaped (B, 1, 1, 1) for broadcasting over images."""
     return values.to(t.device)[t].float().reshape(-1, *([1] * (ndim - 1)))

@@ -20,7 +20,6 @@ from diss import defaults
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import ImageLoadError, center_square, find_images, load_image, resize
 from diss.data.sketch import extract_sketch
-from diss.diffusion import seeded
 from diss.errors import DissError, require
 from diss.evaluate_config import STUDIES, EvalConfig
 from diss.evaluate_report import write_grid, write_plots, write_report
@@ -34,6 +33,7 @@ from diss.metrics import (
     stroke_error,
 )
 from diss.pipeline_checks import check_output_size
+from diss.runtime import seeded
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from diss.conventions import from_model, to_model
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import center_square, resize
 from diss.data.sketch import extract_sketch
-from diss.diffusion import seeded
 from diss.grid import save_grid
 from diss.metrics import (
     frechet_distance,
@@ -30,6 +29,7 @@ from diss.metrics import (
     paired_fid_difference,
     sketch_f1,
 )
+from diss.runtime import seeded
 from diss.upsampler import shrink
 
 

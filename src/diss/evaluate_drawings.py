@@ -17,7 +17,6 @@ import numpy as np
 from diss.conventions import LINE_MAX, to_uint8
 from diss.data.images import resize
 from diss.data.sketch import extract_sketch
-from diss.diffusion import seeded
 from diss.grid import save_grid
 from diss.metrics import (
     diversity,
@@ -28,6 +27,7 @@ from diss.metrics import (
     stroke_error,
 )
 from diss.realism import lowpass_side
+from diss.runtime import seeded
 
 #: "cream": the daisy's petals at least this light (CIELAB L*) and at most this colourful (C*)
 CREAM_L, CREAM_C = 75.0, 20.0

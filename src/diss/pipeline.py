@@ -29,7 +29,6 @@ from diss.backend import precision_hint
 from diss.conditions import as_batch, as_mask, as_scale
 from diss.conventions import phi_like
 from diss.data.inputs import prepare_image, prepare_sketch, prepare_stroke
-from diss.diffusion import randn
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
 from diss.folder import UPSAMPLER_PARTS, check_model_folder, read_json, write_sums
@@ -43,7 +42,7 @@ from diss.realism import (
     paint_mask,
     x0_lowpass_denoiser,
 )
-from diss.runtime import Runtime
+from diss.runtime import Runtime, randn
 from diss.sampling import sample
 from diss.schedulers import make_sampler
 from diss.upsampler import FACTOR, cast_level_embedding, make_upsampler_sampler, upsample
@@ -172,7 +171,7 @@ class DiSSPipeline(DiffusionPipeline):
 
     def set_backend(self, backend: str = "auto", precision: str = "auto", cache_dir=None) -> DiSSPipeline:
         """Run the U-Net on ``backend``: "torch" (the reference), "openvino" (CPUs; converted in-process and cached on
-        disk, see ``diss.backend``) or "auto" (what ``diss.backend.choose`` decides for this device). Afterwards
+        disk, see ``diss.backend``) or "auto" (what ``runtime.Runtime.backend`` decides here). Afterwards
         ``self.backend`` names the one in use, ``self.backend_note`` says in one line which it is and why, and
         ``self.backend_fallback`` is True when a backend failed and PyTorch took over. ``precision`` is the policy of
         ``__call__`` (bf16 where the CPU has it under "auto"), applied when the backend is compiled."""

@@ -49,8 +49,9 @@ import torch
 import torch.nn.functional as F
 
 from diss.conventions import LINE_MAX, NO_STROKE_MIN
-from diss.diffusion import q_sample_at, sample_noise
+from diss.diffusion import q_sample_at
 from diss.errors import DissError
+from diss.runtime import sample_noise
 from diss.sampling import edit_x0
 
 #: LP⁺_N(p) is kept at least this in LP^p_N's denominator; below it LP⁺_N(p·y) is smaller still, so the quotient stays

@@ -1,11 +1,15 @@
-"""Where and in what precision diss computes, decided once for sampling (pipeline, demo, app, evaluate) and training.
+"""The runtime policy: where and in what precision diss computes (sampling: pipeline, demo, app, evaluate; and
+training), on which backend the U-Net samples, and how sampling noise is seeded.
 
 - Device: ``DISS_DEVICE`` (cpu or cuda) when set, else a CUDA GPU where PyTorch sees one, else the CPU.
 - Precision policy "auto" | "fp32" | "bf16" (and "fp16" for training on a GPU): "auto" is bf16 where the hardware has
   bf16 units (a CUDA GPU with bf16; a CPU with AMX or AVX512-BF16), fp32 elsewhere — the usual laptop's AVX2 CPU runs
   fp32, where bf16 autocast is slow. For sampling, a bf16 GPU holds the U-Net's weights in bf16 (1.2× faster than
   autocast on an H100, half the memory); a CPU keeps fp32 weights and autocasts (or the backend runs bf16).
-- Noise and seeds: ``diffusion.randn`` and ``diffusion.seeded`` (one generator per image, drawn on the host).
+- Inference backend: ``Runtime.backend`` — "auto" is OpenVINO on a CPU where it imports, PyTorch elsewhere
+  (``DISS_BACKEND`` overrides "auto"); ``diss.backend`` sets up what it names.
+- Noise and seeds: ``randn`` and ``seeded`` (one generator per image, drawn on the host), the only place diss draws
+  sampling noise.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from diss.defaults import BACKENDS
 from diss.errors import DissError
 
 PRECISIONS = ("auto", "fp32", "bf16")  # sampling; training also takes "fp16" on a GPU
@@ -36,6 +41,23 @@ def cpu_supports_bf16() -> bool:
     except OSError:
         return False
     return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def openvino_module():
+    """The openvino module, or None where it is not installed (or fails to import)."""
+    try:
+        import openvino
+    except Exception:  # noqa: BLE001 — a broken install is "not available", never a crash
+        return None
+    return openvino
+
+
+def forced_backend() -> str | None:
+    """The backend ``DISS_BACKEND`` names for "auto" (torch or openvino), checked; None where it is unset or auto."""
+    forced = os.environ.get("DISS_BACKEND", "").strip().lower()
+    if forced and forced not in BACKENDS:
+        raise DissError(f"DISS_BACKEND must be one of {', '.join(BACKENDS)}, not {forced!r}; unset it for auto")
+    return None if forced in ("", "auto") else forced
 
 
 @dataclass(frozen=True)
@@ -89,3 +111,46 @@ class Runtime:
         if self.device.type == "cuda":
             return "bf16" if self.bf16_units else "fp16"
         return "bf16" if self.bf16_units else "no"
+
+    def backend(self, requested: str = "auto") -> str:
+        """The U-Net's inference backend to try for ``requested`` here: "auto" is OpenVINO on a CPU where it imports
+        (as fast as PyTorch on an idle AVX-512 machine, 2.3× faster on a busy one, faster in bf16: BENCHMARKS.md),
+        PyTorch elsewhere; ``DISS_BACKEND=torch`` (or ``openvino``) overrides what "auto" would pick."""
+        if requested not in BACKENDS:
+            raise DissError(f"backend must be one of {', '.join(BACKENDS)}, not {requested!r}")
+        if requested != "auto":
+            return requested
+        if forced := forced_backend():
+            return forced
+        return "openvino" if self.device.type == "cpu" and openvino_module() is not None else "torch"
+
+
+def seeded(seeds) -> list[torch.Generator]:
+    """One CPU generator per image, seeded with each of ``seeds`` (seed, seed + 1, … by convention): image i's noise
+    then depends on its own seed only, whatever batch it is made in (``randn``)."""
+    return [torch.Generator().manual_seed(int(s)) for s in seeds]
+
+
+def randn(shape, generator=None, device="cpu", dtype=torch.float32) -> torch.Tensor:
+    """Gaussian noise of ``shape`` (B, ...) on ``device``: the one place diss draws sampling noise (the starting noise,
+    the realism reference's, an edit's). With a list of generators, sample i draws from generator i only, so sample i
+    of a batch is the same sample alone.
+
+    Drawn on the host (a seed gives the same numbers on every device), into pinned memory when ``device`` is a GPU,
+    and sent without waiting for the device's queue to drain."""
+    device = torch.device(device)
+    # pinned memory on CUDA only; elsewhere (CPU, MPS) a plain copy, as non_blocking is safe only from pinned memory
+    pinned = device.type == "cuda"
+    noise = torch.empty(tuple(shape), pin_memory=pinned)  # (B, C, H, W) fp32 on the host
+    if isinstance(generator, list):
+        for g, row in zip(generator, noise, strict=True):
+            torch.randn(row.shape, generator=g, out=row)
+    else:
+        torch.randn(noise.shape, generator=generator, out=noise)
+    no_wait = pinned or device.type == "meta"  # meta holds no data (the tests' stand-in for a GPU)
+    return noise.to(device, dtype, non_blocking=no_wait)
+
+
+def sample_noise(like: torch.Tensor, generator=None) -> torch.Tensor:
+    """``randn`` shaped like ``like``, on its device and in its dtype."""
+    return randn(like.shape, generator, like.device, like.dtype)

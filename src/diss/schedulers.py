@@ -5,8 +5,9 @@ from __future__ import annotations
 from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
 from diss import defaults
-from diss.diffusion import X0_CLIP, make_scheduler, sample_noise
+from diss.diffusion import X0_CLIP, make_scheduler
 from diss.errors import DissError
+from diss.runtime import sample_noise
 
 
 def make_sampler(name: str = defaults.SAMPLER, config=None):
@@ -37,7 +38,7 @@ def sampler_name(scheduler) -> str | None:
 
 def step_noise(scheduler, like, generator) -> dict:
     """The keyword arguments of ``scheduler.step`` for its noise: DPM-Solver++ SDE takes it as ``variance_noise``, drawn
-    here as diffusers would draw it (``diffusion.randn``: the same numbers) and sent to the device without a wait; the
+    here as diffusers would draw it (``runtime.randn``: the same numbers) and sent to the device without a wait; the
     others draw it from ``generator`` themselves (DDPM, one blocking copy per step on a GPU) or need none (DDIM)."""
     if sampler_name(scheduler) == "dpm++sde":
         return {"variance_noise": sample_noise(like, generator)}

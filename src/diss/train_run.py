@@ -18,6 +18,7 @@ from diss.conventions import from_model
 from diss.diffusion import make_scheduler
 from diss.errors import DissError
 from diss.model import ModelConfig, build_unet, model_input, preset
+from diss.runtime import randn
 from diss.train_config import TrainConfig
 
 log = logging.getLogger("diss.train")  # the training's log lines, under the name they always had
@@ -63,7 +64,7 @@ def preview_samples(unet, scheduler_config, items: list[dict], steps: int, seed:
     scheduler = DDIMScheduler.from_config(scheduler_config)
     sketch = torch.stack([it["sketch"] for it in items]).to(device)
     stroke = torch.stack([it["stroke"] for it in items]).to(device)
-    noise = torch.randn((len(items), 3, *sketch.shape[-2:]), generator=torch.Generator().manual_seed(seed))
+    noise = randn((len(items), 3, *sketch.shape[-2:]), torch.Generator().manual_seed(seed))  # (B, 3, H, W)
     dtype = next(unet.parameters()).dtype
 
     def denoiser(x, t):

@@ -21,9 +21,10 @@ from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from diss import defaults
 from diss.conventions import from_model
-from diss.diffusion import BETA_SCHEDULES, X0_CLIP, randn, seeded
+from diss.diffusion import BETA_SCHEDULES, X0_CLIP
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
+from diss.runtime import randn, seeded
 from diss.sampling import sample
 
 #: channels of the upsampler's input: x_t (3), the enlarged low-resolution image (3), the sketch (1)

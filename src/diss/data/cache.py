@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diss import defaults
 from diss.data.images import IMAGE_SUFFIXES, ImageLoadError, center_square, find_images, load_image, resize
 from diss.data.sketch import SketchConfig, extract_sketch
 from diss.data.stroke import StrokeConfig, extract_stroke
@@ -43,7 +44,7 @@ SHARD_SIZE = 256
 class PrepareConfig:
     """Everything that decides a cache's content; stored in ``cache.json``."""
 
-    size: int = 64
+    size: int = defaults.PREPARE_SIZE
     seed: int = 0
     sketch: SketchConfig = field(default_factory=SketchConfig)
     stroke: StrokeConfig = field(default_factory=StrokeConfig)

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from diss import defaults
+
 
 @dataclass(frozen=True)
 class SketchConfig:
     """Knobs of the sketch extractor. ``detail`` in [0, 1]: 0 = main outlines only, 1 = many interior lines."""
 
-    detail: float = 0.5
+    detail: float = defaults.SKETCH_DETAIL
     #: line width in output pixels at a 64 px output; it scales with the output size (2 px at 128 px)
     line_width: float = 1.0
 
@@ -52,7 +54,7 @@ def _keep_strongest(lines: np.ndarray, magnitude: np.ndarray, mass_share: float,
     return keep[labels]
 
 
-def sketch_lines(rgb: np.ndarray, detail: float = 0.5) -> np.ndarray:
+def sketch_lines(rgb: np.ndarray, detail: float = defaults.SKETCH_DETAIL) -> np.ndarray:
     """(H, W, 3) uint8 photo → (H, W) bool, True on one-pixel contour lines at the photo's own resolution."""
     side = min(rgb.shape[:2])
     detail = float(np.clip(detail, 0.0, 1.0))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from diss import defaults
 from diss.conventions import NO_STROKE_RGB, cap_paint
 
 
@@ -23,7 +24,7 @@ from diss.conventions import NO_STROKE_RGB, cap_paint
 class StrokeConfig:
     """Knobs of the stroke extractor. ``detail`` in [0, 1]: 0 = a few large strokes, 1 = many, down to small ones."""
 
-    detail: float = 0.5
+    detail: float = defaults.STROKE_DETAIL
     #: chance that a cell of the coarse layer is left unpainted (the white gaps of a real painting)
     gap: float = 0.1
     #: side of the coarse brush as a fraction of the image side
