@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from diss import defaults
-from diss.conventions import LINE_MAX
+from diss.conventions import LINE_MAX, stroke_mask, to_uint8
 from diss.data.images import load_image
 from diss.demo_config import DemoConfig
 from diss.domains import Domain
@@ -57,7 +57,7 @@ def background_edit(
         repaint, shift = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 > (0.42 * min(h, w)) ** 2, 50
         masked = repaint
     hsv = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV)
-    painted = stroke.min(axis=2) < 250
+    painted = stroke_mask(stroke)
     hsv[..., 0] = np.where(repaint & painted, (hsv[..., 0].astype(int) + shift) % 180, hsv[..., 0]).astype(np.uint8)
     if region == "sky":  # an evening sky is warmer and more saturated than a hue turn alone makes it
         hsv[..., 1] = np.where(repaint & painted, np.clip(hsv[..., 1].astype(int) * 2 + 40, 0, 255), hsv[..., 1])
@@ -70,7 +70,6 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     """Write the demo grids into ``config.out``, a folder per domain; returns their paths by "domain/grid"."""
     from tqdm.auto import tqdm
 
-    from diss.conventions import to_uint8
     from diss.loading import load_pipeline
     from diss.outputs import output_dir
 
@@ -84,13 +83,13 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     paths = {}
     for model, pipe, domain, examples in zip(models, pipes, domains, drawings, strict=True):
         name = model if model in SHIPPED_MODELS else Path(model).name or "model"
-        paths |= {f"{name}/{k}": v for k, v in _domain_demo(pipe, domain, examples, config, output_dir(out / name),
-                                                              bar, to_uint8).items()}  # fmt: skip
+        grids = _domain_demo(pipe, domain, examples, config, output_dir(out / name), bar)
+        paths |= {f"{name}/{k}": v for k, v in grids.items()}
     bar.close()
     return paths
 
 
-def _domain_demo(pipe, domain: Domain, drawings: dict, config: DemoConfig, out: Path, bar, to_uint8) -> dict[str, Path]:
+def _domain_demo(pipe, domain: Domain, drawings: dict, config: DemoConfig, out: Path, bar) -> dict[str, Path]:
     """The four grids of one model, on its domain's example drawings."""
     pipe.set_progress_bar_config(disable=True)  # the demo's own bar counts its batches
 

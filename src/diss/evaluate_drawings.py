@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from diss.conventions import LINE_MAX, to_uint8
+from diss.conventions import LINE_MAX, stroke_mask, to_uint8
 from diss.data.images import resize
 from diss.data.sketch import extract_sketch
 from diss.grid import save_grid
@@ -63,7 +63,7 @@ def petal_colour(stroke: np.ndarray, images: list[np.ndarray], sketch: np.ndarra
     small = cv2.resize(stroke, (size, size), interpolation=cv2.INTER_AREA)
     lab = _lab(small)
     chroma = np.hypot(lab[:, 1], lab[:, 2])
-    petals = (lab[:, 0] > 85) & (chroma < 12) & (small.reshape(-1, 3).min(1) < 250)  # painted cream, not white paper
+    petals = (lab[:, 0] > 85) & (chroma < 12) & stroke_mask(small.reshape(-1, 3))  # painted cream, not white paper
     if sketch is not None:
         petals &= _lines(sketch, size).reshape(-1) > 0
     got = np.concatenate([_lab(im)[petals] for im in images])

@@ -14,7 +14,6 @@ from diss.errors import DissError
 
 #: the shipped models, by domain name (diss.domains): the folder under pretrained/ each one names
 SHIPPED_MODELS = {name: d.folder for name, d in DOMAINS.items()}
-DEFAULT_MODEL = DEFAULT_DOMAIN
 MAX_PARAMETERS = 2_000_000_000  # a U-Net config asking for more is refused before anything is allocated
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 _UNET_BLOCKS = {"DownBlock2D", "AttnDownBlock2D", "UpBlock2D", "AttnUpBlock2D"}
@@ -30,7 +29,7 @@ def shipped_path(name: str) -> Path:
     return package / name  # missing: callers say so in one line
 
 
-SHIPPED_MODEL = shipped_path("pretrained") / SHIPPED_MODELS[DEFAULT_MODEL]
+SHIPPED_MODEL = shipped_path("pretrained") / SHIPPED_MODELS[DEFAULT_DOMAIN]
 EXAMPLES = shipped_path("examples")
 
 
@@ -38,7 +37,7 @@ def resolve_model(spec: str | os.PathLike | None) -> Path:
     """The model folder that ``--model`` names: None or a shipped domain's name (``flowers``) → the shipped folder, else
     a path. Refused in one line when it is not a folder."""
     if spec is None or str(spec) in SHIPPED_MODELS:
-        name = DEFAULT_MODEL if spec is None else str(spec)
+        name = DEFAULT_DOMAIN if spec is None else str(spec)
         folder = shipped_path("pretrained") / SHIPPED_MODELS[name]
         if not folder.is_dir():
             raise DissError(
