@@ -21,6 +21,11 @@ from PIL import Image
 os.environ.setdefault("DISS_BACKEND", "torch")
 os.environ["DISS_CACHE_DIR"] = tempfile.mkdtemp(prefix="diss-test-cache-")
 atexit.register(shutil.rmtree, os.environ["DISS_CACHE_DIR"], ignore_errors=True)
+if os.environ.get("PYTEST_XDIST_WORKER"):  # pytest -n 2: one core per worker (and its subprocesses), not two each
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def sample_photos(side: int = 96) -> dict[str, np.ndarray]:

@@ -472,8 +472,8 @@ def test_end_to_end_in_headless_chromium(tmp_path):
         white = strokes_canvas().min(2) >= 250  # the empty strokes canvas (the element holds its tools too)
         draw("#sketch .pixi-target canvas", [(-80, -60), (-40, -70), (0, -75), (40, -70), (80, -60), (60, 60)])
         wait.until(lambda d: guide_pixels(d) > 100)  # the sketch shows faintly under the strokes
-        for y in range(-60, 70, 12):  # a filled patch of colour, back and forth
-            draw("#stroke .pixi-target canvas", [(-70, y), (70, y)])
+        rows = range(-60, 70, 12)  # a filled patch of colour: one stroke, back and forth
+        draw("#stroke .pixi-target canvas", [(x, y) for i, y in enumerate(rows) for x in ((-70, 70), (70, -70))[i % 2]])
         wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#preview img"))  # the quick preview
         painted, guide = red_pixels(), guide_pixels(driver)
         draw("#sketch .pixi-target canvas", [(-80, 80), (80, 80)])  # more sketch: a new guide, the paint kept
