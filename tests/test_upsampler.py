@@ -4,6 +4,7 @@ import torch
 
 from diss.upsampler import (
     FACTOR,
+    PRESETS,
     build_upsampler,
     degrade,
     enlarge,
@@ -54,6 +55,17 @@ def test_the_upsampler_trains_on_crops_and_runs_on_whole_images():
     assert eps.shape == (2, 3, 32, 32)
     a = scheduler.alphas_cumprod[999]  # the same x̂₀ from ε as from v
     assert torch.allclose((x - (1 - a).sqrt() * eps) / a.sqrt(), a.sqrt() * x - (1 - a).sqrt() * v, atol=1e-3)
+
+
+def test_every_preset_is_fully_convolutional():
+    from diffusers.models.attention_processor import Attention
+
+    for name in PRESETS:  # no attention: a model trained on crops runs on whole images of any side
+        unet = build_upsampler(upsampler_preset(name)).eval()
+        assert not any(isinstance(m, Attention) for m in unet.modules()), name
+        with torch.no_grad():
+            out = unet(torch.zeros(1, 7, 16, 24), torch.tensor([999]), class_labels=torch.tensor([0])).sample
+        assert out.shape == (1, 3, 16, 24), name
 
 
 def test_few_step_sampler_starts_from_pure_noise():

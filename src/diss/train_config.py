@@ -30,7 +30,8 @@ class TrainConfig:
     crop: int = opt(64, "upsampler: side of the random training crops (default 64)", "positive")
     base: str | None = opt(None, "upsampler: the model it upsamples, exported with it as one cascade folder (a "
                            "shipped model's name or a folder; default: flowers)", metavar="NAME|DIR")  # fmt: skip
-    preset: str = opt("small", "model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU)")
+    preset: str = opt("small", "model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU); "
+                             "the upsampler's: tiny, small (2.4M), medium (7.8M) or base (6.0M)")  # fmt: skip
     size: int | None = opt(None, "image side; must match the cache (default: the cache's)", "positive")
     stage: str = opt("both", "1: both conditions always; 2: condition dropout; both: stage 1 then 2 (default)",
                      choices=STAGES)  # fmt: skip
