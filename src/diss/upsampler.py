@@ -70,7 +70,7 @@ PRESETS: dict[str, UpsamplerConfig] = {
     "tiny": UpsamplerConfig("tiny", (8, 16), 1, norm_num_groups=4),
     # ~7.8 GMAC per 256 px forward (a 4-level 32/64/128/128 U-Net with 2 layers: 33.6): 4 steps fit the 4 s budget
     "small": UpsamplerConfig("small", (16, 32, 64, 128), 1, norm_num_groups=8),
-    # ~24.5 GMAC, 7.8M, 3× small's forward: one step beside the base still fits 4 s on 2 AVX2 cores (BENCHMARKS.md)
+    # ~24.5 GMAC, 7.8M, 3× small's forward: one step beside the base should fit 4 s on 2 AVX2 cores (BENCHMARKS.md)
     "medium": UpsamplerConfig("medium", (24, 48, 96, 192), 2, norm_num_groups=8),
     "base": UpsamplerConfig("base", (32, 64, 128, 128), 2),
 }
