@@ -4,7 +4,8 @@ several model folders and step counts on the same inputs, beside Lanczos: FID/KI
     python benchmarks/upsampler_sr.py VAL_DIR MODEL[:STEPS,...] ... [--num 100] [--out build/sr]
 
 VAL_DIR: held-out photos (the flowers card's: every 10th in name order); photos picked as ``diss evaluate --num``
-picks them; their sketches at 256 px are cached in OUT (``val{num}.npz``, remade when missing).
+picks them; their sketches at 256 px are cached in OUT (``val{num}.npz``, remade when missing or made from another
+folder).
 """
 
 from __future__ import annotations
@@ -36,15 +37,17 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    cache = out / f"val{args.num}.npz"
-    if cache.exists():
-        saved = np.load(cache)
+    cache, source = out / f"val{args.num}.npz", str(Path(args.data).resolve())
+    saved = np.load(cache) if cache.exists() else None  # npz of plain arrays: nothing unpickled
+    if saved is not None and "source" in saved and str(saved["source"]) == source:  # made from this folder
         real, sketches = saved["real"], saved["sketches"]
     else:
         photos, _ = _load_photos(args.data, args.num)
         triples = [make_triple(p, PrepareConfig(size=256, seed=0), i) for i, p in enumerate(photos)]
         real, sketches = np.stack([t[0] for t in triples]), np.stack([t[1] for t in triples])
-        np.savez(cache, real=real, sketches=sketches)
+        tmp = cache.with_name(f".{cache.stem}.tmp.npz")
+        np.savez(tmp, real=real, sketches=sketches, source=np.array(source))
+        tmp.replace(cache)  # whole or not at all
     real_feats = inception_features(real)
     low = shrink(torch.stack([to_model(a) for a in real]))  # (N, 3, 64, 64), as in training
     lanczos = frechet_distance(inception_features(_lanczos(from_model(low), real.shape[1])), real_feats)
