@@ -19,15 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from diss.conventions import to_uint8
 from diss.data.images import resize
 from diss.data.sketch import extract_sketch
 from diss.evaluate import _load_photos
-from diss.evaluate_drawings import _lines, benchmark
+from diss.evaluate_drawings import _generate, _lines, benchmark
 from diss.grid import save_grid
 from diss.loading import load_pipeline
 from diss.metrics import frechet_distance, inception_features, kernel_inception_distance, sketch_f1, stroke_error
-from diss.runtime import seeded
 
 #: name → (pipeline keywords, Gaussian blur σ of the strokes in pixels of the model's side; 0 = none)
 SETTINGS = {
@@ -72,14 +70,8 @@ def main() -> None:
     for name in args.settings:
         kw, sigma = SETTINGS[name]
         given = [_blur(s, sigma * s.shape[0] / size) for s in strokes]
-        started, parts = time.perf_counter(), []
-        for a in range(0, n, args.batch):
-            part = slice(a, a + args.batch)
-            k = len(sketches[part])
-            images = pipe(list(sketches[part]), given[part], num_images=k, generator=seeded(range(a, a + k)),
-                          output_size=size, output_type="np", **kw).images  # fmt: skip
-            parts.append(to_uint8(images))
-        images = np.concatenate(parts)
+        started = time.perf_counter()
+        images = _generate(pipe, sketches, given, list(range(n)), batch=args.batch, **kw)
         feats = inception_features(images)
         f1 = [sketch_f1(lines[i], extract_sketch(resize(images[i], 2 * size), size))[2] for i in range(n)]
         row = {

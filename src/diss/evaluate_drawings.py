@@ -73,12 +73,13 @@ def petal_colour(stroke: np.ndarray, images: list[np.ndarray], sketch: np.ndarra
             "cream": bool(light >= CREAM_L and colourful <= CREAM_C)}  # fmt: skip
 
 
-def _generate(pipe, sketches, strokes, seeds, realism: float, batch: int) -> np.ndarray:
+def _generate(pipe, sketches, strokes, seeds, realism: float | None, batch: int, **kw) -> np.ndarray:
+    """One image per drawing (N, S, S, 3) uint8, seed i for drawing i, in batches; ``kw``: more pipeline settings."""
     out = []
     for start in range(0, len(sketches), batch):
         part = slice(start, start + batch)
         images = pipe(list(sketches[part]), list(strokes[part]), num_images=len(sketches[part]), realism=realism,
-                      generator=seeded(seeds[part]), output_size=pipe.size, output_type="np").images  # fmt: skip
+                      generator=seeded(seeds[part]), output_size=pipe.size, output_type="np", **kw).images  # fmt: skip
         out.append(to_uint8(images))
     return np.concatenate(out)
 
