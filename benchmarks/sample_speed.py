@@ -29,7 +29,7 @@ from diss.backend import openvino_version, precision_hint
 from diss.conventions import to_model
 from diss.data.inputs import prepare_sketch, prepare_stroke
 from diss.demo import load_example
-from diss.folder import SHIPPED_MODEL
+from diss.folder import SHIPPED_MODEL, model_domain
 from diss.model import model_input
 from diss.pipeline import DiSSPipeline
 from diss.runtime import Runtime
@@ -117,7 +117,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 1 <= args.original_steps <= ORIGINAL_STEPS:
         parser.error(f"--original-steps must be 1 to {ORIGINAL_STEPS}")
-    sketch, stroke = load_example("daisy")
+    sketch, stroke = load_example(model_domain(args.model).sweep)  # the demo's sweep drawing of the model's domain
     pipes = {"torch": DiSSPipeline.from_pretrained(args.model).set_backend("torch")}
     pipes["torch"].set_progress_bar_config(disable=True)
     auto = Runtime(torch.device("cpu")).backend()
@@ -147,7 +147,7 @@ def main() -> None:
         pipe = pipes[backend]
         return lambda: pipe(sketch, stroke, num_images=n, generator=gens, output_type="np", **kw)
 
-    default = (f"{defaults.SAMPLER} {defaults.STEPS}, realism {defaults.REALISM:g}, guided steps "
+    default = (f"{defaults.SAMPLER} {pipes['torch'].default_steps}, realism {defaults.REALISM:g}, guided steps "
                f"{defaults.GUIDANCE_START:g}–{defaults.GUIDANCE_END:g}")  # fmt: skip
     base = pipes["torch"].size
     settings: dict[str, tuple] = {}

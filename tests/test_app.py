@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from diss import defaults
 from diss.app import PREVIEW_SIDE, PREVIEW_STEPS, DissApp
 from diss.app_config import AppConfig
 from diss.app_layout import launch
@@ -374,6 +375,8 @@ def test_example_drawings_of_the_domain_fill_the_canvases(client, tiny_model):
     assert (np.asarray(Image.open(st["layers"][0]).convert("RGBA"))[..., 3] > 0).mean() > 0.2
     _, _, status = client.predict(domain, "mountain", api_name="/example")
     assert status.startswith("error") and "not an example drawing" in status
+    _, steps, status = client.predict(domain, api_name="/pick_domain")  # the steps slider: its model's default
+    assert steps["value"] == defaults.STEPS and status.startswith(domain)
     empty = canvas()
     for args, api in ((["nowhere"], "/pick_domain"), ([empty, empty, *DIALS, "nowhere"], "/generate")):
         with pytest.raises(AppError, match="not in the list of choices"):  # the page offers its domains only
@@ -384,11 +387,13 @@ def test_without_model_the_app_offers_every_shipped_domain_and_routes_each_job(d
     app = DissApp(AppConfig(backend="torch"))
     assert app.domains == list(DOMAINS) and app.pipe.diss_meta["domain"] == app.domains[0]
     assert app.example_names("landscapes") == list(DOMAINS["landscapes"].examples)
-    update, status = app.pick_domain("landscapes")
+    update, steps, status = app.pick_domain("landscapes")
     assert update["choices"] == [(n, n) for n in DOMAINS["landscapes"].examples] or update["choices"] == list(
         DOMAINS["landscapes"].examples
     )
-    assert status.startswith("landscapes")
+    # the steps slider follows the model's own default (landscapes' diss.json: 20; flowers: the project's)
+    assert steps["value"] == 20 and status.startswith("landscapes") and "20 steps" in status
+    assert app.pick_domain("flowers")[1]["value"] == app.default_steps() == defaults.STEPS
     assert "landscapes" not in app.models.loaded  # loaded when first used, not when picked
     assert app.pipe_for("landscapes").diss_meta["domain"] == "landscapes"
     app.models.loaded["landscapes"] = recording = RecordingPipe()

@@ -62,3 +62,36 @@ def test_the_edit_mask_keeps_the_flower():
     assert mask[32, 32] == 0 and mask[0, 0] == 255  # the centre is kept, the corners are regenerated
     h, w = stroke.shape[:2]
     assert (new_stroke[h // 2, w // 2] == stroke[h // 2, w // 2]).all()
+
+
+def test_without_steps_the_demo_and_generate_take_the_model_folders_own(tiny_model, tmp_path, capsys, monkeypatch):
+    """A folder whose diss.json sets "defaults": {"steps": 2} (diss export --steps 2) is sampled with 2 steps by the
+    demo and by diss generate unless --steps is given."""
+    import numpy as np
+
+    import diss.pipeline
+
+    folder = tmp_path / "own"
+    shutil.copytree(tiny_model, folder)
+    meta = json.loads((tiny_model / "diss.json").read_text())
+    (folder / "diss.json").write_text(json.dumps({**meta, "defaults": {"steps": 2}}))
+    taken, sample = [], diss.pipeline.sample
+    monkeypatch.setattr(
+        diss.pipeline, "sample", lambda d, s, x, n, *a, **k: taken.append(n) or sample(d, s, x, n, *a, **k)
+    )
+    assert main(["demo", "--model", str(folder), "--out", str(tmp_path / "demo"), "--quiet"]) == 0
+    assert len(taken) > 4 and set(taken) == {2}
+    Image.fromarray(np.full((32, 32), 255, np.uint8)).save(tmp_path / "s.png")
+    for extra, steps in (([], 2), (["--steps", "3"], 3)):
+        taken.clear()
+        argv = [
+            "generate",
+            "--model",
+            str(folder),
+            "--sketch",
+            str(tmp_path / "s.png"),
+            "--out",
+            str(tmp_path / "o.png"),
+        ]
+        assert main([*argv, "--quiet", *extra]) == 0, capsys.readouterr().err
+        assert taken == [steps]

@@ -57,12 +57,25 @@ def test_evaluate_writes_report_metrics_and_plots(setup, tmp_path):
     assert saved["n"] == 4 and saved["fid"] > 0 and 0 <= saved["sketch_f1"] <= 1 and saved["diversity"] > 0
     # SDEdit from less noise stays closer to the strokes it started from
     assert m["sdedit"]["sdedit_0.3"]["stroke_error"] < m["sdedit"]["sdedit_0.7"]["stroke_error"]
-    assert "N = 4" in (out / "report.md").read_text()
+    assert "N = 4" in (out / "report.md").read_text() and "ddim 4 steps" in (out / "report.md").read_text()
     # a second run reuses the samples and gives the same numbers
     (out / "samples.png").unlink()
     again = evaluate(config(setup, tmp_path / "r"), progress=False)
     assert again["fid"] == pytest.approx(m["fid"]) and again["settings"].keys() == m["settings"].keys()
     assert (out / "samples.png").is_file()
+
+
+def test_without_steps_the_model_folders_own_default_is_used_and_recorded(setup, tmp_path):
+    pipe = DiSSPipeline.from_pretrained(setup[0])
+    pipe.diss_meta["defaults"] = {"steps": 3}  # as diss export --steps 3 writes it
+    pipe.save_pretrained(tmp_path / "own")
+    own = (str(tmp_path / "own"), setup[1])
+    m = evaluate(config(own, tmp_path / "r", steps=None, studies=("base",)), progress=False)
+    assert m["config"]["steps"] == 3 and "ddim 3 steps" in (tmp_path / "r" / "report.md").read_text()
+    evaluate(config(own, tmp_path / "r2", steps=2, studies=("base",)), progress=False)  # an explicit count wins
+    samples = {r: np.load(tmp_path / r / "samples" / "base.npy") for r in ("r", "r2")}
+    assert json.loads((tmp_path / "r2" / "metrics.json").read_text())["config"]["steps"] == 2
+    assert not np.array_equal(samples["r"], samples["r2"])
 
 
 def test_bad_input(setup, tmp_path, capsys):

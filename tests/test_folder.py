@@ -43,3 +43,22 @@ def test_importing_diss_is_light_and_the_pipeline_is_one_attribute_away():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "diss.pipeline.DiSSPipeline" in out
     assert (Path(folder.__file__).parent / "py.typed").is_file()
+
+
+def test_a_folders_default_steps_are_read_from_its_diss_json_without_loading_it(tmp_path):
+    from diss import defaults
+
+    (tmp_path / "diss.json").write_text('{"defaults": {"steps": 30}}')
+    assert folder.default_steps(tmp_path) == 30
+    (tmp_path / "diss.json").write_text('{"domain": "landscapes"}')
+    assert folder.default_steps(tmp_path) == defaults.STEPS  # none of its own: the project's
+    (tmp_path / "diss.json").unlink()
+    assert folder.default_steps(tmp_path) == defaults.STEPS  # a plain diffusers folder
+    for bad, why in (
+        ('{"defaults": 20}', '"defaults" must be an object'),
+        ('{"defaults": {"steps": 0}}', "1 to 10,000"),
+        ('{"defaults": {"steps": 1e3}}', "whole number"),
+    ):
+        (tmp_path / "diss.json").write_text(bad)
+        with pytest.raises(DissError, match=why):
+            folder.default_steps(tmp_path)

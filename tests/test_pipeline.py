@@ -227,3 +227,37 @@ def test_compile_traces_the_unet_in_place_and_keeps_the_images(drawing):
     assert torch.equal(before, after)
     with pytest.raises(DissError, match="compile mode"):
         compiled.compile(mode="fast")
+
+
+def test_a_model_folder_sets_its_own_default_steps_and_an_explicit_count_wins(pipe, drawing, tmp_path):
+    """diss.json's "defaults": {"steps": N} (diss export --steps) is what a call takes unless given
+    num_inference_steps; a folder without one takes defaults.STEPS; the value is kept through a save."""
+    import json
+
+    def steps_taken(p, **kw):
+        taken = []
+        p(*drawing, output_type="pt", precision="fp32", callback_on_step_end=lambda _, i, t, d: taken.append(i) or d,
+          **kw)  # fmt: skip
+        return len(taken)
+
+    assert pipe.default_steps == defaults.STEPS and steps_taken(pipe, num_inference_steps=2) == 2
+    own = copy.copy(pipe)
+    own.diss_meta = {**pipe.diss_meta, "defaults": {"steps": 3}}
+    own.save_pretrained(tmp_path / "m")
+    loaded = DiSSPipeline.from_pretrained(tmp_path / "m")
+    assert loaded.default_steps == 3 and json.loads((tmp_path / "m" / "diss.json").read_text())["defaults"] == {
+        "steps": 3
+    }
+    assert steps_taken(loaded) == 3 and steps_taken(loaded, num_inference_steps=2) == 2
+    none, three = (run(loaded, *drawing, num_inference_steps=n, generator=gens(1)) for n in (None, 3))
+    assert torch.equal(none, three)  # None is the folder's own 3
+    for bad in (0, 10_001, "20", 2.5, True, None):
+        meta = json.loads((tmp_path / "m" / "diss.json").read_text())
+        meta["defaults"] = {"steps": bad}
+        (tmp_path / "m" / "diss.json").write_text(json.dumps(meta))
+        with pytest.raises(DissError, match=r"diss\.json: its default steps must be a whole number, 1 to 10,000"):
+            DiSSPipeline.from_pretrained(tmp_path / "m")
+    meta["defaults"] = {"steps": 20, "sampler": "ddpm"}  # a key this version does not know
+    (tmp_path / "m" / "diss.json").write_text(json.dumps(meta))
+    with pytest.raises(DissError, match='"defaults" must be an object such as'):
+        DiSSPipeline.from_pretrained(tmp_path / "m")

@@ -298,7 +298,8 @@ def test_fuzz_generate_arguments_parse_to_valid_values_or_one_line(pairs):
     for scale in (args.sketch_scale, args.stroke_scale):
         assert isinstance(scale, Path) or 0 <= scale <= 100
     assert args.realism is None or 0 <= args.realism <= 1
-    assert 1 <= args.steps <= 10_000 and args.num >= 1 and args.batch_size >= 1
+    assert args.steps is None or 1 <= args.steps <= 10_000  # None: the model folder's own default
+    assert args.num >= 1 and args.batch_size >= 1
     assert args.sampler in ("ddpm", "ddim", "dpm++")
 
 

@@ -18,6 +18,7 @@ from diss.cli import main
 from diss.conventions import PHI_VALUE
 from diss.data.cache import PrepareConfig, prepare
 from diss.errors import DissError
+from diss.pipeline import DiSSPipeline
 from diss.train import TrainConfig, train
 from diss.train_schedule import StepBatches
 
@@ -88,10 +89,18 @@ def test_tiny_model_learns_and_exports(cache, tmp_path):
     umask = os.umask(0o022)
     os.umask(umask)
     assert all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in (tmp_path / "m").rglob("*") if p.is_file())
-    assert "domain" not in meta  # none unless given
+    assert "domain" not in meta and "defaults" not in meta  # none unless given
+    # diss export --steps sets the model's own default sampling steps (DiSSPipeline.default_steps)
+    assert main(["export", str(out), "--out", str(tmp_path / "m20"), "--steps", "20"]) == 0
+    assert json.loads((tmp_path / "m20" / "diss.json").read_text())["defaults"] == {"steps": 20}
+    assert DiSSPipeline.from_pretrained(tmp_path / "m20").default_steps == 20
     with pytest.raises(SystemExit) as bad:
         main(["export", str(out), "--out", str(tmp_path / "m2"), "--domain", "My Cats"])
     assert bad.value.code == 2 and not (tmp_path / "m2").exists()
+    for steps in ("0", "10001", "ten"):
+        with pytest.raises(SystemExit) as bad:
+            main(["export", str(out), "--out", str(tmp_path / "m2"), "--steps", steps])
+        assert bad.value.code == 2 and not (tmp_path / "m2").exists()
 
 
 def test_data_order_depends_only_on_the_step():
@@ -289,8 +298,6 @@ def test_bad_input_gives_one_clear_line(cache, tmp_path, capsys):
 
 
 def test_upsampler_task_trains_on_crops_resumes_and_exports_a_cascade(cache, tmp_path):
-    from diss.pipeline import DiSSPipeline
-
     out = tmp_path / "up"
     cfg = dict(task="upsampler", crop=16, max_steps=8, checkpoint_every=4, preview_every=8, preview_steps=2)
     train(config(cache, out, **cfg, stage="1"), progress=False)
@@ -313,6 +320,11 @@ def test_upsampler_task_trains_on_crops_resumes_and_exports_a_cascade(cache, tmp
     assert big.shape == (1, 256, 256, 3) and small.shape == (1, 64, 64, 3)
     with pytest.raises(DissError, match="output_size must be 64 or 256"):
         pipe(sketch, None, output_size=128)
+    # a cascade keeps its base's default sampling steps (the shipped landscapes': 20) unless given --steps
+    assert main(["export", str(out), "--out", str(tmp_path / "c"), "--base", "landscapes"]) == 0
+    assert DiSSPipeline.from_pretrained(tmp_path / "c").default_steps == 20
+    assert main(["export", str(out), "--out", str(tmp_path / "c"), "--base", "landscapes", "--steps", "4"]) == 0
+    assert DiSSPipeline.from_pretrained(tmp_path / "c").default_steps == 4
     cfg_path = out / "pipeline" / "upsampler" / "config.json"  # the upsampler's config is checked as the U-Net's is
     cfg_path.write_text(cfg_path.read_text().replace('"in_channels": 7', '"in_channels": 70'))
     with pytest.raises(DissError, match="upsampler/config.json: its U-Net takes 70 channels"):

@@ -85,12 +85,18 @@ class DissApp:
         self.models.check(domain)
 
     def pick_domain(self, domain: str | None):
-        """The page's domain changed: its example drawings for the examples list; its model loads on first use."""
+        """The page's domain changed: its example drawings for the examples list and its model's default steps for the
+        steps slider; its model loads on first use."""
         import gradio as gr
 
         self.check_domain(domain)
-        names = self.example_names(domain)
-        return gr.update(choices=names, value=None), f"{domain or self.domains[0]}: pick an example drawing or draw"
+        names, steps = self.example_names(domain), self.default_steps(domain)
+        status = f"{domain or self.domains[0]}: pick an example drawing or draw ({steps} steps: this model's default)"
+        return gr.update(choices=names, value=None), gr.update(value=steps), status
+
+    def default_steps(self, domain: str | None = None) -> int:
+        """The sampling steps ``domain``'s model sets as its default: the steps slider's value when it is picked."""
+        return min(self.models.steps(domain), self.config.max_steps)
 
     def example_names(self, domain: str | None = None) -> list[str]:
         """The example drawings offered with ``domain``."""

@@ -162,7 +162,7 @@ def build(app: DissApp):
             realism = gr.Slider(0, 1, defaults.REALISM or 1.0, step=0.05, label="realism (0 = follow the colours)")
         with gr.Row():
             sampler = gr.Dropdown(SAMPLER_CHOICES, value=defaults.SAMPLER, label="sampler")
-            steps = gr.Slider(1, c.max_steps, defaults.STEPS, step=1, label="steps", elem_id="steps")
+            steps = gr.Slider(1, c.max_steps, app.default_steps(), step=1, label="steps", elem_id="steps")
             seed = gr.Number(0, precision=0, label="seed")
             random_seed = gr.Checkbox(False, label="random seed")
             num = gr.Slider(1, c.max_images, 2, step=1, label="images")
@@ -196,7 +196,7 @@ def build(app: DissApp):
         ev_edit = regenerate.click(
             app.edit, [edit_canvas, sketch, stroke, *dials, domain], [gallery, status], api_name="edit"
         )
-        domain.input(guarded(app.pick_domain, 2), domain, [example, status], api_name="pick_domain")
+        domain.input(guarded(app.pick_domain, 3), domain, [example, steps, status], api_name="pick_domain")
         ev_example = example.input(
             files.wrap(guarded(app.load_example, 3)), [domain, example], [sketch, stroke, status], api_name="example"
         )

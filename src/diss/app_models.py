@@ -45,6 +45,12 @@ class AppModels:
         if domain and domain not in self.names:
             raise DissError(f"unknown domain {domain!r}: pick one of {', '.join(self.names)}")
 
+    def steps(self, domain: str | None = None) -> int:
+        """The sampling steps ``domain``'s model sets as its default (read from its diss.json, not loaded)."""
+        from diss.folder import default_steps
+
+        return default_steps(domain or self.names[0])
+
     def examples(self, domain: str | None = None) -> list[str]:
         """The example drawings offered with ``domain``."""
         from diss.folder import model_domain

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from diss import defaults
 from diss.errors import DissError
-from diss.options import opt
+from diss.options import STEPS_HELP, opt
 
 #: the most images one output grid may hold (--num × sweep values): more is refused before any work
 MAX_GRID_CELLS = 1024
@@ -32,7 +32,7 @@ class BatchConfig:
                                 "realistic (default %(default)s); none = off", "realism", metavar="F")  # fmt: skip
     realism_mode: str = opt(defaults.REALISM_MODE, choices=defaults.REALISM_MODES)
     sampler: str = opt(defaults.SAMPLER, choices=defaults.SAMPLERS)
-    steps: int = opt(defaults.STEPS, "sampling steps, 1 to 10,000", "steps")
+    steps: int | None = opt(None, STEPS_HELP, "steps")  # None: the model's (DiSSPipeline.default_steps)
     guidance_start: float = opt(defaults.GUIDANCE_START, "share of the steps after which guidance starts (default "
                                 "%(default)s)", "unit", metavar="F")  # fmt: skip
     guidance_end: float = opt(defaults.GUIDANCE_END, "share of the steps after which guidance stops (default "

@@ -8,9 +8,9 @@ import logging
 import os
 import sys
 
-from diss import __version__
+from diss import __version__, defaults
 from diss.app_config import AppConfig
-from diss.cli_args import add_config_args, add_sampling_args, domain_name
+from diss.cli_args import add_config_args, add_sampling_args, domain_name, step_count
 from diss.cli_commands import (
     cmd_app,
     cmd_demo,
@@ -107,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "one cascade folder (default: the run's --base, else flowers)")  # fmt: skip
     p.add_argument("--domain", type=domain_name, metavar="NAME", help="what the model draws (e.g. landscapes), kept in "
                    "diss.json: the demo and the app show that domain's example drawings")  # fmt: skip
+    p.add_argument("--steps", type=step_count, metavar="N", help="the model's default sampling steps, kept in "
+                   f"diss.json: every command uses them unless given --steps (default: {defaults.STEPS}; a cascade "
+                   "keeps its base's)")  # fmt: skip
     p.set_defaults(func=cmd_export)
     return parser
 

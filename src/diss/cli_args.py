@@ -16,13 +16,11 @@ from diss import defaults
 from diss.batches import SWEEPABLE, BatchConfig
 from diss.options import BACKEND_HELP, COMPILE_HELP, MODEL_HELP, VERBOSE_HELP
 
-MAX_STEPS = 10_000
-
 
 def step_count(text: str) -> int:
     value = positive_int(text)
-    if value > MAX_STEPS:
-        raise argparse.ArgumentTypeError(f"{text!r} steps is more than the {MAX_STEPS:,} a sampler can take")
+    if value > defaults.MAX_STEPS:
+        raise argparse.ArgumentTypeError(f"{text!r} steps is more than the {defaults.MAX_STEPS:,} a sampler can take")
     return value
 
 

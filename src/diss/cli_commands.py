@@ -112,7 +112,7 @@ def cmd_export(args) -> int:
 
     output_file(Path(args.out) / "model_index.json") if Path(args.out).exists() else output_file(args.out)
     dtype = torch.float16 if args.dtype == "fp16" else torch.float32
-    path = export_pipeline(args.run, args.out, dtype=dtype, base=args.base, domain=args.domain)
+    path = export_pipeline(args.run, args.out, dtype=dtype, base=args.base, domain=args.domain, steps=args.steps)
     print(f"model: {path}")
     return 0
 

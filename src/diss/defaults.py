@@ -31,9 +31,12 @@ SAMPLER = "ddim"
 # ddim: deterministic; dpm++: DPM-Solver++ 2M; dpm++sde: its stochastic (SDE) variant, the few-step sampler closest to
 # DDPM 250 under realism; ddpm: ancestral, the original procedure (respaced to the step count)
 SAMPLERS = ("ddim", "dpm++", "dpm++sde", "ddpm")
-# DDIM's FID is flat from 10 to 30 steps: 120.2 / 120.4 / 119.5 / 122.1 at 10 / 15 / 20 / 30 (N = 100) and 90.8 / 90.9 /
-# 91.4 at 10 / 15 / 20 (N = 249), its sketch F1 and stroke error alike; 10 steps halve the time (BENCHMARKS.md)
+# the sampling steps of a model folder that sets none of its own (diss.json "defaults": {"steps": N}, written by `diss
+# export --steps N`; diss.folder.model_steps). On the flowers model DDIM's FID is flat from 10 to 30 steps: 120.2 /
+# 120.4 / 119.5 / 122.1 at 10 / 15 / 20 / 30 (N = 100) and 90.8 / 90.9 / 91.4 at 10 / 15 / 20 (N = 249), its sketch F1
+# and stroke error alike; 10 steps halve the time (BENCHMARKS.md). The landscapes model sets 20 (its card)
 STEPS = 10
+MAX_STEPS = 10_000  # more steps than any sampler needs: refused
 # the cascade's second stage (diss.upsampler), where a model folder has one: DDIM steps (trailing) of the upsampler, and
 # the noise-conditioning augmentation level of the base's image (of 1000: 100 → a blur of σ 0.12 px and noise of 0.01).
 # Measured on the shipped upsampler (N = 100, FID at 256 px, BENCHMARKS.md): on the base's own images 1 step scored

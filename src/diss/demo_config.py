@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from diss import defaults
-from diss.options import BACKEND_HELP, MODEL_HELP, VERBOSE_HELP, opt
+from diss.options import BACKEND_HELP, MODEL_HELP, STEPS_HELP, VERBOSE_HELP, opt
 
 DEMO_OUT = "outputs/demo"
 
@@ -19,7 +19,7 @@ class DemoConfig:
 
     out: str = opt(DEMO_OUT, "folder for the PNG grids (default %(default)s)", metavar="DIR")
     model: str | None = opt(None, MODEL_HELP, metavar="NAME|DIR")  # None: the default domain's shipped model
-    steps: int = opt(defaults.STEPS, "sampling steps (default %(default)s)", "steps")
+    steps: int | None = opt(None, STEPS_HELP, "steps")  # None: the model's (DiSSPipeline.default_steps)
     sampler: str = defaults.SAMPLER  # DPM-Solver++ scored worse under realism (BENCHMARKS.md)
     seeds: int = 4
     seed: int = opt(0, None, "int")

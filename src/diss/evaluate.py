@@ -118,8 +118,8 @@ def step_grid(cfg: EvalConfig) -> dict[str, tuple[int, ...]]:
             values = tuple(int(c) for c in counts.split(",")) if counts else tuple(cfg.step_values)
         except ValueError:
             raise DissError(f"{spec!r}: write a sampler as NAME or NAME:STEPS,STEPS (e.g. ddpm:25,50)") from None
-        if not values or not all(1 <= v <= 10_000 for v in values):
-            raise DissError(f"{spec!r}: step counts must be 1 to 10000")
+        if not values or not all(1 <= v <= defaults.MAX_STEPS for v in values):
+            raise DissError(f"{spec!r}: step counts must be 1 to {defaults.MAX_STEPS}")
         grid[name] = grid.get(name, ()) + values
     return grid
 
@@ -218,6 +218,9 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         raise DissError(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
     settings = _settings(cfg)  # a bad setting is refused before anything is loaded or written
     pipe = load_pipeline(cfg.model, backend=cfg.backend, verbose=cfg.verbose)
+    if cfg.steps is None:  # the model's own default, recorded in metrics.json
+        cfg.steps = pipe.default_steps
+        settings = _settings(cfg)
     pipe.set_progress_bar_config(disable=True)  # the settings' bar shows the progress
     if cfg.compile:
         pipe.compile()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from diss import defaults
-from diss.options import BACKEND_HELP, COMPILE_HELP, MODEL_HELP, VERBOSE_HELP, opt
+from diss.options import BACKEND_HELP, COMPILE_HELP, MODEL_HELP, STEPS_HELP, VERBOSE_HELP, opt
 
 STUDIES = ("base", "realism", "scales", "realism_mode", "steps", "sdedit", "drawings")
 
@@ -25,7 +25,7 @@ class EvalConfig:
     size: int | None = opt(None, "also evaluate a cascade folder at its upsampler's side (256): beside base + Lanczos "
                            "and the upsampler alone on photos shrunk 4×", "positive", metavar="PX")  # fmt: skip
     sampler: str = opt(defaults.SAMPLER, choices=defaults.SAMPLERS)
-    steps: int = opt(defaults.STEPS, None, "steps")
+    steps: int | None = opt(None, STEPS_HELP, "steps")  # None: the model's (DiSSPipeline.default_steps)
     seed: int = opt(0, None, "int")
     batch_size: int = opt(16, None, "positive")
     sketch_scale: float = defaults.SKETCH_GUIDANCE_SCALE

@@ -148,7 +148,8 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
     lines = [
         "# diss evaluation",
         "",
-        f"N = {metrics['n']} held-out photos at {metrics['size']} px; FID/KID against these photos. "
+        f"N = {metrics['n']} held-out photos at {metrics['size']} px, {metrics['config']['sampler']} "
+        f"{metrics['config']['steps']} steps; FID/KID against these photos. "
         f"Real-vs-real floor (N other photos vs the same set): FID {metrics['fid_floor']:.2f}, "
         f"KID {metrics['kid_floor']:.4f}. Small-N FID is biased upwards and noisy: compare with the floor.",
         "",

@@ -25,11 +25,13 @@ def export_pipeline(
     dtype: torch.dtype = torch.float16,
     base: str | None = None,
     domain: str | None = None,
+    steps: int | None = None,
 ) -> Path:
     """EMA weights of the newest checkpoint → a DiSSPipeline folder (model_index.json, unet/, scheduler/, diss.json).
     An upsampler run's folder is a cascade: ``base`` (a shipped model's name or a folder; default the run's --base,
     else flowers) with this upsampler added. ``domain`` (what it draws, diss.domains) goes into diss.json; a cascade
-    keeps its base's unless given."""
+    keeps its base's unless given, as it keeps its base's sampling steps unless ``steps`` is given (the folder's
+    default, ``DiSSPipeline.default_steps``)."""
     import diffusers
 
     run, out = Path(run), Path(out)
@@ -44,7 +46,7 @@ def export_pipeline(
     diffusers.utils.logging.set_verbosity_error()  # a note about dtype casting that does not apply to a plain U-Net
     record = {"step": ckpt.step, "images_seen": ckpt.state.get("images_seen")}
     if train_config.get("task", "base") == "upsampler":  # no conditions dropped: no stages
-        return _save_folder(_cascade(ckpt, model_json, train_config, record, base), out, dtype, domain)
+        return _save_folder(_cascade(ckpt, model_json, train_config, record, base), out, dtype, domain, steps)
     record |= {
         "stage": train_config.get("stage"),
         "p_uncond": train_config.get("p_uncond"),
@@ -52,7 +54,7 @@ def export_pipeline(
             **{k: v for k, v in train_config.items() if k in {f.name for f in dataclasses.fields(TrainConfig)}}
         ).stage2_start(),
     }
-    return _save_folder(_base_pipeline(ckpt, model_json, train_config, record), out, dtype, domain)
+    return _save_folder(_base_pipeline(ckpt, model_json, train_config, record), out, dtype, domain, steps)
 
 
 def _base_pipeline(ckpt, model_json: dict, train_config: dict, record: dict):
@@ -92,14 +94,19 @@ def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str
     return pipe
 
 
-def _save_folder(pipe, out: Path, dtype: torch.dtype, domain: str | None) -> Path:
-    """``pipe`` in ``dtype``, its ``domain`` (if given) in diss.json, saved into a temporary folder, then renamed to
-    ``out``: never a half-written model."""
+def _save_folder(pipe, out: Path, dtype: torch.dtype, domain: str | None, steps: int | None = None) -> Path:
+    """``pipe`` in ``dtype``, its ``domain`` and default sampling ``steps`` (if given) in diss.json, saved into a
+    temporary folder, then renamed to ``out``: never a half-written model."""
     import shutil
+
+    from diss.folder import model_steps
 
     pipe = pipe.to(dtype=dtype)
     if domain:
         pipe.diss_meta["domain"] = domain
+    if steps is not None:
+        pipe.diss_meta["defaults"] = {"steps": steps}
+        model_steps(pipe.diss_meta, "--steps")  # refused before anything is written
 
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

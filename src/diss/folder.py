@@ -1,6 +1,7 @@
 """Model folders: where the shipped ones are (a source checkout or an installed wheel), which folder ``--model``
-names, and the checks made before a folder's weights are read (configs parsed as JSON and bounded, safetensors only,
-SHA-256 sums of diss.json). Light: no torch, so the command line resolves and refuses folders at once."""
+names, the defaults a folder sets for itself (its sampling steps), and the checks made before a folder's weights are
+read (configs parsed as JSON and bounded, safetensors only, SHA-256 sums of diss.json). Light: no torch, so the
+command line resolves and refuses folders at once."""
 
 from __future__ import annotations
 
@@ -57,6 +58,30 @@ def model_domain(spec: str | os.PathLike | None) -> Domain:
     demo and the app show its example drawings by."""
     meta = resolve_model(spec) / "diss.json"
     return domain_of(read_json(meta) if meta.is_file() else {})
+
+
+def model_steps(meta: dict, where: Path | str = "diss.json") -> int:
+    """The sampling steps a model folder's diss.json sets as its own default (``"defaults": {"steps": N}``, written by
+    ``diss export --steps N``), else ``defaults.STEPS``: what every command uses unless given ``--steps``. A bad value
+    is refused in one line (checked on every load)."""
+    from diss import defaults
+
+    own = meta.get("defaults", {})
+    if not isinstance(own, dict) or set(own) - {"steps"}:
+        raise DissError(f'{where}: "defaults" must be an object such as {{"steps": 20}}, not {own!r}; export the model '
+                        "again")  # fmt: skip
+    steps = own.get("steps", defaults.STEPS)
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= defaults.MAX_STEPS:
+        raise DissError(f"{where}: its default steps must be a whole number, 1 to {defaults.MAX_STEPS:,}, not "
+                        f"{steps!r}; export the model again with --steps N")  # fmt: skip
+    return steps
+
+
+def default_steps(spec: str | os.PathLike | None) -> int:
+    """The sampling steps of the model ``--model`` names (``model_steps``), from its diss.json (read, not the
+    weights): what the app's steps slider shows for its domain."""
+    meta = resolve_model(spec) / "diss.json"
+    return model_steps(read_json(meta) if meta.is_file() else {}, meta)
 
 
 def read_json(path: Path) -> dict:
@@ -160,6 +185,8 @@ def check_model_folder(folder: Path, variant: str | None = None) -> None:
             raise DissError(f"{folder / sub} holds no {what}.safetensors weights{extra}")
         check_unet_config(read_json(folder / sub / "config.json"), folder, sub)
     read_json(folder / "scheduler" / "scheduler_config.json")
+    if (folder / "diss.json").is_file():
+        model_steps(read_json(folder / "diss.json"), folder / "diss.json")
     if len(networks) > 1:
         read_json(folder / "upsampler_scheduler" / "scheduler_config.json")
         check_upsampler_record(folder)

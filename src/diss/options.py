@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import MISSING, field
 
+from diss import defaults
 from diss.domains import DEFAULT_DOMAIN, DOMAINS
 
 MODEL_HELP = f"a shipped model ({'|'.join(DOMAINS)}) or a folder from diss export (default: {DEFAULT_DOMAIN})"
@@ -14,6 +15,10 @@ BACKEND_HELP = (
     "openvino is Intel's OpenVINO runtime (pip install openvino)"
 )
 VERBOSE_HELP = "say which backend runs the U-Net, and why"
+STEPS_HELP = (
+    f"sampling steps, 1 to {defaults.MAX_STEPS:,} (default: the model's own, set by diss export --steps; "
+    f"else {defaults.STEPS})"
+)
 
 
 def opt(default=MISSING, help: str | None = None, kind: str | None = None, **argparse_kwargs):

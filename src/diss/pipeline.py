@@ -31,7 +31,7 @@ from diss.conventions import phi_like
 from diss.data.inputs import prepare_image, prepare_sketch, prepare_stroke
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
-from diss.folder import UPSAMPLER_PARTS, check_model_folder, read_json, write_sums
+from diss.folder import UPSAMPLER_PARTS, check_model_folder, model_steps, read_json, write_sums
 from diss.guidance import guidance_interval, two_condition_guidance
 from diss.pipeline_checks import check_inputs
 from diss.realism import (
@@ -217,6 +217,12 @@ class DiSSPipeline(DiffusionPipeline):
         return int(s if isinstance(s, int) else s[0])
 
     @property
+    def default_steps(self) -> int:
+        """The sampling steps a call takes unless given ``num_inference_steps``: the model folder's own (diss.json
+        ``"defaults"``, ``diss export --steps``), else ``defaults.STEPS``."""
+        return model_steps(self.diss_meta)
+
+    @property
     def upsampler_size(self) -> int | None:
         """The side the cascade gives (the base's × ``upsampler.FACTOR``), None without an upsampler."""
         return None if self.upsampler is None else self.size * FACTOR
@@ -309,7 +315,7 @@ class DiSSPipeline(DiffusionPipeline):
         image=None,
         mask_image=None,
         strength: float = 1.0,
-        num_inference_steps: int = defaults.STEPS,
+        num_inference_steps: int | None = None,
         output_size: int | None = None,
         upsampler_steps: int = defaults.UPSAMPLER_STEPS,
         upsampler_noise_level: int = defaults.UPSAMPLER_NOISE_LEVEL,
@@ -335,10 +341,12 @@ class DiSSPipeline(DiffusionPipeline):
         hardware has bf16 units, else fp32; the sampler's arithmetic stays fp32. ``output_type`` as in diffusers:
         "pil", "np" (B, H, W, 3) and "pt" (B, 3, H, W) in [0, 1], "latent" (B, 3, H, W) in model range [-1, 1].
         ``callback_on_step_end(pipe, i, t, {"latents": x})`` after each step may return {"latents": ...} and set
-        ``pipe._interrupt`` to stop. ``output_size``: the side of the images, the base's (``self.size``) or, in a
+        ``pipe._interrupt`` to stop. ``num_inference_steps`` None: the model folder's own default
+        (``self.default_steps``). ``output_size``: the side of the images, the base's (``self.size``) or, in a
         cascade folder, the upsampler's (the default there): ``upsampler_steps`` steps on the base's image, degraded
         to ``upsampler_noise_level`` (noise-conditioning augmentation) and enlarged, with the sketch at that size; an
         edit's pixels outside the mask are then the photo's at that size."""
+        num_inference_steps = self.default_steps if num_inference_steps is None else num_inference_steps
         self.check_inputs(
             num_inference_steps=num_inference_steps, num_images=num_images, realism=realism, realism_mode=realism_mode,
             image=image, mask_image=mask_image, strength=strength, sampler=sampler, generator=generator,

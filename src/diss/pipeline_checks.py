@@ -27,8 +27,8 @@ def check_inputs(
     """Everything about the arguments that can be checked before any work: one clear line for the first fault."""
     if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int):
         raise DissError(f"num_inference_steps must be a whole number, not {num_inference_steps!r}")
-    if not 1 <= num_inference_steps <= 10_000:
-        raise DissError(f"num_inference_steps must be 1 to 10000, not {num_inference_steps}")
+    if not 1 <= num_inference_steps <= defaults.MAX_STEPS:
+        raise DissError(f"num_inference_steps must be 1 to {defaults.MAX_STEPS}, not {num_inference_steps}")
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
         raise DissError(f"num_images must be a whole number, at least 1, not {num_images!r}")
     if realism_mode not in defaults.REALISM_MODES:
