@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ from diss.data.sketch import extract_sketch
 from diss.errors import DissError, require
 from diss.evaluate_config import STUDIES, EvalConfig
 from diss.evaluate_report import write_grid, write_plots, write_report
+from diss.folder import default_steps
 from diss.metrics import (
     diversity,
     frechet_distance,
@@ -216,11 +217,10 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     unknown = set(cfg.studies) - set(STUDIES)
     if unknown:
         raise DissError(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
+    if cfg.steps is None:  # the model's own default (its diss.json), recorded in metrics.json
+        cfg = replace(cfg, steps=default_steps(cfg.model))
     settings = _settings(cfg)  # a bad setting is refused before anything is loaded or written
     pipe = load_pipeline(cfg.model, backend=cfg.backend, verbose=cfg.verbose)
-    if cfg.steps is None:  # the model's own default, recorded in metrics.json
-        cfg.steps = pipe.default_steps
-        settings = _settings(cfg)
     pipe.set_progress_bar_config(disable=True)  # the settings' bar shows the progress
     if cfg.compile:
         pipe.compile()
