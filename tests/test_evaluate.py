@@ -11,6 +11,7 @@ from PIL import Image
 from diss.cli import main
 from diss.errors import DissError
 from diss.evaluate import EvalConfig, evaluate
+from diss.evaluate import _generate as generate
 from diss.model import build_unet, preset
 from diss.pipeline import DiSSPipeline
 from diss.schedulers import make_sampler
@@ -58,11 +59,43 @@ def test_evaluate_writes_report_metrics_and_plots(setup, tmp_path):
     # SDEdit from less noise stays closer to the strokes it started from
     assert m["sdedit"]["sdedit_0.3"]["stroke_error"] < m["sdedit"]["sdedit_0.7"]["stroke_error"]
     assert "N = 4" in (out / "report.md").read_text() and "ddim 4 steps" in (out / "report.md").read_text()
-    # a second run reuses the samples and gives the same numbers
+    # a second run reuses the samples (generates nothing) and gives the same numbers
     (out / "samples.png").unlink()
-    again = evaluate(config(setup, tmp_path / "r"), progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("diss.evaluate._generate", lambda *a, **k: pytest.fail("samples made again"))
+        again = evaluate(config(setup, tmp_path / "r"), progress=False)
     assert again["fid"] == pytest.approx(m["fid"]) and again["settings"].keys() == m["settings"].keys()
     assert (out / "samples.png").is_file()
+
+
+def test_samples_of_an_earlier_run_are_reused_only_when_made_the_same_way(setup, tmp_path):
+    out, made = tmp_path / "r", []
+
+    def counting(pipe, setting, *args):
+        made.append(setting.get("realism"))
+        return generate(pipe, setting, *args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("diss.evaluate._generate", counting)
+        first = evaluate(config(setup, out, studies=("base",)), progress=False)
+        assert len(made) == 2  # base and the diversity samples
+        # the same names, other seeds: the old images must not be taken for the new ones
+        second = evaluate(config(setup, out, studies=("base",), seed=1), progress=False)
+        assert len(made) == 4 and second["fid"] != pytest.approx(first["fid"])
+        # another setting under the same name (another realism for "base"): made again
+        evaluate(config(setup, out, studies=("base",), seed=1, realism=0.0), progress=False)
+        assert made[-2:] == [0.0, 0.0]
+        # a damaged file (cut short) or one whose record is gone: made again, no traceback
+        samples = out / "samples"
+        raw = (samples / "base.npy").read_bytes()
+        (samples / "base.npy").write_bytes(raw[: len(raw) // 2])
+        (samples / "diversity.json").unlink()
+        evaluate(config(setup, out, studies=("base",), seed=1, realism=0.0), progress=False)
+        assert len(made) == 8
+        # and now all is in order: nothing is made
+        evaluate(config(setup, out, studies=("base",), seed=1, realism=0.0), progress=False)
+        assert len(made) == 8
+    assert json.loads((samples / "base.json").read_text())["seed"] == 1
 
 
 def test_without_steps_the_model_folders_own_default_is_used_and_recorded(setup, tmp_path):

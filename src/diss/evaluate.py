@@ -3,11 +3,13 @@
 For N held-out photos: extract sketch and strokes with the project's extractors, generate with the model under each
 setting of each study, and measure FID/KID against the photos (beside the real-vs-real floor: N other photos against
 the same set), sketch F1 (2 px), stroke error (ΔE after a σ = side/32 blur) and diversity. Generated images are kept
-under ``OUT/samples`` so a re-run skips finished settings (resumable); every seed is fixed (deterministic).
+under ``OUT/samples``, each beside a record of what made it (the weights' sums, backend, setting, seeds, inputs), so
+a re-run skips the settings finished the same way and makes the others again (resumable); every seed is fixed.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -23,7 +25,7 @@ from diss.data.sketch import extract_sketch
 from diss.errors import DissError, require
 from diss.evaluate_config import STUDIES, EvalConfig
 from diss.evaluate_report import write_grid, write_plots, write_report
-from diss.folder import default_steps
+from diss.folder import default_steps, resolve_model, sha256_file
 from diss.metrics import (
     diversity,
     frechet_distance,
@@ -151,13 +153,41 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _cached(path: Path, make, *args) -> np.ndarray:
-    """The images saved at ``path`` by an earlier run, else ``make(*args)``, saved there (a re-run skips them)."""
-    if path.is_file():
-        return np.load(path)
+def _cached(path: Path, key: dict, make, *args) -> np.ndarray:
+    """The images an earlier run saved at ``path`` when its record beside them (``NAME.json``) holds the same ``key``
+    (model weights, backend, setting, seeds, inputs) and they load as the uint8 images ``key`` expects; else
+    ``make(*args)``, saved there with the key (a re-run skips them; a changed setting, model or input, or a damaged
+    file, is remade). np.load without pickles: a stale or altered file can only be refused, never run."""
+    record, key = path.with_suffix(".json"), json.loads(json.dumps(key))  # the key as it reads back from JSON
+    if path.is_file() and record.is_file():
+        try:
+            same = json.loads(record.read_text(encoding="utf-8")) == key
+            images = np.load(path) if same else None
+        except (OSError, ValueError):  # unreadable, truncated, not an array: made again
+            images = None
+        if images is not None and images.dtype == np.uint8 and list(images.shape) == key["shape"]:
+            return images
+    record.unlink(missing_ok=True)  # no record vouches for images that are not written yet
     images = make(*args)
     _save_npy(path, images)
+    tmp = record.with_name(f".{record.name}.tmp")
+    tmp.write_text(json.dumps(key, indent=1), encoding="utf-8")
+    os.replace(tmp, record)
     return images
+
+
+def _sample_keys(pipe, model_folder: Path, sketches: np.ndarray, strokes: np.ndarray) -> dict:
+    """What every setting's images depend on besides the setting and the seed: the weights (their SHA-256), the
+    backend, the device and the inputs (a SHA-256 of the sketches and strokes, which the photos, N, seed and size
+    make)."""
+    inputs = hashlib.sha256()
+    for a in (sketches, strokes):
+        inputs.update(repr(a.shape).encode())
+        inputs.update(np.ascontiguousarray(a).tobytes())
+    files = sorted(model_folder.rglob("*.safetensors"))
+    weights = {p.relative_to(model_folder).as_posix(): sha256_file(p) for p in files}
+    return {"weights": weights, "backend": getattr(pipe, "backend", "torch"), "device": str(pipe.device),
+            "inputs": inputs.hexdigest()}  # fmt: skip
 
 
 def _inputs(cfg: EvalConfig, size: int, photos, floor_photos) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -186,11 +216,13 @@ def _scores(images: np.ndarray, feats: np.ndarray, real_feats: np.ndarray, sketc
     }
 
 
-def _diversity(pipe, base: dict, sketches, strokes, samples_dir: Path, cfg: EvalConfig) -> float:
+def _diversity(pipe, base: dict, sketches, strokes, samples_dir: Path, cfg: EvalConfig, keys: dict) -> float:
     """Mean pairwise diversity of ``diversity_samples`` samples of the base setting for each of the first inputs."""
     k, m = min(cfg.diversity_inputs, len(sketches)), cfg.diversity_samples
     rep = lambda a: np.repeat(a[:k], m, axis=0)  # noqa: E731
-    many = _cached(samples_dir / "diversity.npy", _generate, pipe, base, rep(sketches), rep(strokes),
+    key = {**keys, "setting": base, "seed": cfg.seed + 10_000, "inputs_first": k, "repeats": m,
+           "shape": [k * m, *sketches.shape[1:], 3]}  # fmt: skip
+    many = _cached(samples_dir / "diversity.npy", key, _generate, pipe, base, rep(sketches), rep(strokes),
                    cfg.seed + 10_000, cfg.batch_size)  # fmt: skip
     feats = inception_features(many).reshape(k, m, -1)
     return float(np.mean([diversity(f) for f in feats]))
@@ -240,9 +272,11 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     }
     samples_dir = out / "samples"
     samples_dir.mkdir(exist_ok=True)
+    keys = _sample_keys(pipe, resolve_model(cfg.model), sketches, strokes)  # what reused samples must match
     step_feats: dict[str, np.ndarray] = {}  # the steps study's features, for paired differences to the reference
     for name, setting in tqdm(settings.items(), desc="evaluate", unit="setting", disable=not progress):
-        images = _cached(samples_dir / f"{name}.npy", _generate, pipe, setting, sketches, strokes, cfg.seed,
+        key = {**keys, "setting": setting, "seed": cfg.seed, "shape": [len(sketches), *sketches.shape[1:], 3]}
+        images = _cached(samples_dir / f"{name}.npy", key, _generate, pipe, setting, sketches, strokes, cfg.seed,
                          cfg.batch_size)  # fmt: skip
         feats = inception_features(images)
         if setting["study"] == "steps":
@@ -250,7 +284,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         scores = _scores(images, feats, real_feats, sketches, strokes, pipe.size)
         metrics["settings"][name] = {"study": setting["study"], "value": setting.get("value"), **scores}
     if "base" in settings:
-        metrics["diversity"] = _diversity(pipe, settings["base"], sketches, strokes, samples_dir, cfg)
+        metrics["diversity"] = _diversity(pipe, settings["base"], sketches, strokes, samples_dir, cfg, keys)
         base = metrics["settings"]["base"]
         metrics.update({key: base[key] for key in ("fid", "kid", "sketch_f1", "stroke_error")})
     if "steps" in cfg.studies:

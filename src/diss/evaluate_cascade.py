@@ -21,6 +21,7 @@ from diss.conventions import from_model, to_model
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import center_square, resize
 from diss.data.sketch import extract_sketch
+from diss.evaluate import _save_npy
 from diss.grid import save_grid
 from diss.metrics import (
     frechet_distance,
@@ -115,5 +116,5 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
     samples = out / "samples"
     samples.mkdir(exist_ok=True)
     for name, images in sets.items():
-        np.save(samples / f"cascade_{name}.npy", images)
+        _save_npy(samples / f"cascade_{name}.npy", images)  # whole or not at all
     return metrics
