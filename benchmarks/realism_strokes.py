@@ -1,5 +1,6 @@
 """[4/5]: what holds the drawings' KID up at realism 1? The drawing study's metrics for a few settings beside the
-defaults: the stroke guidance scale lowered, the strokes blurred before the U-Net sees them, no strokes at all.
+defaults: the stroke guidance scale lowered, the strokes blurred before the U-Net sees them, no strokes at all, the
+strokes only in realism's low-pass at a few sides N.
 
     python benchmarks/realism_strokes.py VAL_DIR [--model flowers] [--num 100] [--drawings 63]
         [--settings r0 r1 r1-st0.5 ...] [--out build/realism_strokes]
@@ -35,6 +36,11 @@ SETTINGS = {
     "r1-st0": (dict(realism=1.0, stroke_guidance_scale=0.0), 0),  # strokes only in realism's low-pass (N = 1)
     "r1-blur8": (dict(realism=1.0), 8),
     "off-st0": (dict(realism=None, stroke_guidance_scale=0.0), 0),  # the sketch alone: no strokes anywhere
+    "r1-st0.25": (dict(realism=1.0, stroke_guidance_scale=0.25), 0),
+    # strokes out of the U-Net, their colours from realism's low-pass alone at a finer side N = 1 + k
+    "r1-st0-N2": (dict(realism=1.0, realism_k=1, stroke_guidance_scale=0.0), 0),
+    "r1-st0-N4": (dict(realism=1.0, realism_k=3, stroke_guidance_scale=0.0), 0),
+    "r1-st0-N8": (dict(realism=1.0, realism_k=7, stroke_guidance_scale=0.0), 0),
 }
 
 
