@@ -14,7 +14,7 @@ case "${1-}" in
   on)
     mkdir -p .git/info && touch "$EXCLUDE"
     for f in "${BLOBS[@]}"; do
-      git rm -q --cached -- "$f"
+      git rm -q --cached --ignore-unmatch -- "$f"
       grep -qxF "/$f" "$EXCLUDE" || echo "/$f" >>"$EXCLUDE"  # untracked and ignored: it stays here
     done
     echo "slim: the shipped U-Nets are untracked; run 'bash scripts/gpu_slim.sh off' before committing"
