@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -16,6 +17,7 @@ from diss.data.augment import (
     move,
     random_partial_mask,
     recolour,
+    repaint,
 )
 from diss.data.sketch import extract_sketch
 from diss.data.stroke import extract_stroke
@@ -130,7 +132,7 @@ def test_coarsen_paints_blocks_and_keeps_white_white(photos):
     rows = np.unique(out.reshape(-1, 3), axis=0)
     assert len(rows) <= 16 * 16 + 1  # one colour per cell at most
     white = np.full_like(stroke, 255)
-    for f in (coarsen, blur_paint, move, recolour):
+    for f in (coarsen, blur_paint, move, recolour, repaint):
         assert np.array_equal(f(white, np.random.default_rng(0)), white)  # no paint in, no paint out
 
 
@@ -148,3 +150,22 @@ def test_move_shifts_the_paint(photos):
     moved = move(stroke, np.random.default_rng(2))
     assert moved.shape == stroke.shape and not np.array_equal(moved, stroke)
     assert abs(stroke_mask(moved).mean() - stroke_mask(stroke).mean()) < 0.3
+
+
+def test_repaint_gives_each_colour_one_new_colour_of_any_hue():
+    """Flat regions stay flat (one colour → one colour), hues move far (a palette no photo has), white stays white."""
+    stroke = np.full((32, 48, 3), 255, np.uint8)
+    stroke[:, :16] = (40, 140, 40)  # a green background
+    stroke[:16, 16:32] = (230, 200, 30)  # yellow petals
+    hues = []
+    for seed in range(8):
+        out = repaint(stroke, np.random.default_rng(seed))
+        assert np.array_equal(stroke_mask(out), stroke_mask(stroke))  # paint stays paint, white stays "no stroke"
+        for region in (out[:, :16], out[:16, 16:32]):
+            assert len(np.unique(region.reshape(-1, 3), axis=0)) == 1
+        hsv = cv2.cvtColor(out[:1, :1], cv2.COLOR_RGB2HSV)
+        hues.append(int(hsv[0, 0, 0]))
+    green = int(cv2.cvtColor(stroke[:1, :1], cv2.COLOR_RGB2HSV)[0, 0, 0])
+    turned = [min(abs(h - green), 180 - abs(h - green)) for h in hues]  # OpenCV hue distance, of 90 at most
+    assert max(turned) > 30  # far beyond recolour's ±10 (±20°)
+    assert len(set(hues)) > 4  # a new hue for each seed, not one fixed map

@@ -6,8 +6,9 @@ partial masks (parts of the canvas turned back to white, i.e. "no stroke here").
 Loose strokes ([4/5], ``AugmentConfig.loose``): the strokes painted from the very photo to be reproduced teach a model
 to copy them, so the realism dial has nothing to trade. With chance ``loose`` the strokes are replaced by a looser
 rendering of the photo's colours, the way people paint: a flat-colour cartoon of it (a few colours, the background
-left white or filled flat), or its painted strokes made coarse (blocky), blurred, moved (shifted, scaled, rotated) and
-re-coloured (hue, saturation, lightness) — the image to produce stays the photo.
+left white or filled flat), or its painted strokes made coarse (blocky), blurred, moved (shifted, scaled, rotated),
+re-coloured (hue, saturation, lightness) and re-painted in a palette no photo has (each hue turned its own way, as the
+drawings' purple backgrounds and blue petals) — the image to produce stays the photo.
 """
 
 from __future__ import annotations
@@ -78,9 +79,9 @@ def elastic_warp(sketch: np.ndarray, rng: np.random.Generator, pixels: float) ->
     )
 
 
-def _shift_paint(stroke: np.ndarray, hue: float, saturation: float, value) -> np.ndarray:
-    """The paint's hue turned by ``hue`` (OpenCV units of 2°), its saturation × ``saturation``, its HSV value mapped by
-    ``value``; capped so paint stays paint, and white stays "no stroke"."""
+def _shift_paint(stroke: np.ndarray, hue: float | np.ndarray, saturation: float, value) -> np.ndarray:
+    """The paint's hue turned by ``hue`` (OpenCV units of 2°; a number, or one per pixel (H, W)), its saturation ×
+    ``saturation``, its HSV value mapped by ``value``; capped so paint stays paint, and white stays "no stroke"."""
     painted = stroke_mask(stroke)
     hsv = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV).astype(np.float32)
     hsv[..., 0] = (hsv[..., 0] + hue) % 180.0
@@ -172,13 +173,30 @@ def recolour(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return _shift_paint(stroke, hue, saturation, lambda v: v + lightness)
 
 
+#: the hue circle's parts that ``repaint`` turns each its own way
+REPAINT_HUE_BINS = 6
+
+
+def repaint(stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A palette no photo has: each sixth of the hue circle turned by its own random angle (one colour → one colour,
+    any hue: a green background may turn purple, yellow petals blue), saturation × 0.8–1.6; white stays white."""
+    hue = cv2.cvtColor(stroke, cv2.COLOR_RGB2HSV)[..., 0].astype(np.int64)  # (H, W), OpenCV hue 0–179
+    turns = rng.uniform(0.0, 180.0, REPAINT_HUE_BINS)
+    per_pixel = turns[np.minimum(hue * REPAINT_HUE_BINS // 180, REPAINT_HUE_BINS - 1)]  # (H, W)
+    return _shift_paint(stroke, per_pixel, rng.uniform(0.8, 1.6), lambda v: v)
+
+
+#: what loose_strokes may do to its base rendering, each with chance 1/2
+LOOSE_STEPS = (coarsen, blur_paint, move, recolour, repaint)
+
+
 def loose_strokes(image: np.ndarray, stroke: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A loose rendering of the photo's colours (the module docstring): a cartoon of the photo or its strokes, then
-    each of coarsen, blur, move and recolour with chance 1/2 (at least one of them for the strokes)."""
+    each of ``LOOSE_STEPS`` with chance 1/2 (at least one of them for the strokes)."""
     base = cartoon(image, rng) if rng.random() < 0.5 else stroke
-    steps = [f for f in (coarsen, blur_paint, move, recolour) if rng.random() < 0.5]
+    steps = [f for f in LOOSE_STEPS if rng.random() < 0.5]
     if not steps and base is stroke:
-        steps = [(coarsen, blur_paint, move, recolour)[int(rng.integers(0, 4))]]
+        steps = [LOOSE_STEPS[int(rng.integers(0, len(LOOSE_STEPS)))]]
     for f in steps:
         base = f(base, rng)
     return np.ascontiguousarray(base)
