@@ -6,6 +6,7 @@ import pytest
 from diss.metrics import (
     diversity,
     frechet_distance,
+    gap_share,
     inception_features,
     kernel_inception_distance,
     paired_fid_difference,
@@ -50,6 +51,18 @@ def test_paired_fid_difference_is_zero_for_the_same_set_and_positive_for_a_worse
     assert 0 < lo <= hi and lo > 8 and sd > 0
     with pytest.raises(Exception, match="one sample per input"):
         paired_fid_difference(ref[:10], ref, real)
+
+
+def test_gap_share_is_0_for_the_photos_1_for_the_baseline_and_between_for_a_mix():
+    rng = np.random.default_rng(4)
+    real, other = rng.normal(size=(100, 8)), rng.normal(size=(120, 8))  # the floor: two draws of one distribution
+    worse = real + 2.0  # the baseline, every feature off by 2
+    assert gap_share(real, worse, real, other, resamples=20)[0] == pytest.approx(0.0)
+    assert gap_share(worse, worse, real, other, resamples=20)[0] == pytest.approx(1.0)
+    share, lo, hi = gap_share(real + 1.0, worse, real, other, resamples=50)  # half the shift: a quarter of FID's
+    assert lo <= share <= hi and 0.15 < share < 0.35
+    with pytest.raises(Exception, match="one image per photo"):
+        gap_share(real[:10], worse, real, other)
 
 
 def test_kid_is_near_zero_for_one_distribution_and_positive_for_two():

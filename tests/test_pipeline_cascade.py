@@ -2,12 +2,13 @@
 
 import copy
 import json
+from unittest.mock import patch
 
 import numpy as np
 import pytest
 import torch
 
-from diss.conventions import to_uint8
+from diss.conventions import PHI_VALUE, to_uint8
 from diss.errors import DissError
 from diss.model import build_unet, preset
 from diss.pipeline import DiSSPipeline
@@ -111,3 +112,29 @@ def test_a_saved_folder_does_not_carry_the_path_it_was_loaded_from(pipe, tmp_pat
     configs = [tmp_path / "again" / "model_index.json", *(tmp_path / "again").glob("*/config.json")]
     assert len(configs) == 3 and not any("_name_or_path" in json.loads(p.read_text()) for p in configs)
     assert DiSSPipeline.from_pretrained(tmp_path / "again").output_sizes == (SIZE, 4 * SIZE)
+
+
+def test_a_cascade_without_a_sketch_gives_its_size_with_phi_lines(pipe, drawing):
+    """Strokes alone: the base samples with Φ for the sketch, and so does the upsampler, at its own size."""
+    from diss.upsampler import upsample
+
+    seen = {}
+
+    def spy(unet, scheduler, x0, sketch, *args):
+        seen["sketch"] = sketch
+        return upsample(unet, scheduler, x0, sketch, *args)
+
+    with patch("diss.pipeline.upsample", spy):
+        out = run(pipe, None, drawing[1], generator=gens(2), num_images=2)
+    assert out.shape == (2, 3, 64, 64) and torch.isfinite(out).all()
+    assert seen["sketch"].shape == (2, 1, 64, 64) and (seen["sketch"] == PHI_VALUE).all()
+
+
+def test_upsample_guided_by_the_sketch_keeps_w_1_and_refuses_a_bad_w(pipe, drawing):
+    low = torch.rand(1, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    plain = pipe.upsample(low, drawing[0], generator=gens(1))
+    assert torch.equal(plain, pipe.upsample(low, drawing[0], sketch_guidance_scale=1.0, generator=gens(1)))
+    assert not torch.equal(plain, pipe.upsample(low, drawing[0], sketch_guidance_scale=3.0, generator=gens(1)))
+    for bad in (-1.0, float("nan"), "2", True):
+        with pytest.raises(DissError, match="sketch_guidance_scale must be a number"):
+            pipe.upsample(low, drawing[0], sketch_guidance_scale=bad)

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest.mock import patch
 
 import numpy as np
 import pytest
@@ -329,3 +330,21 @@ def test_upsampler_task_trains_on_crops_resumes_and_exports_a_cascade(cache, tmp
     cfg_path.write_text(cfg_path.read_text().replace('"in_channels": 7', '"in_channels": 70'))
     with pytest.raises(DissError, match="upsampler/config.json: its U-Net takes 70 channels"):
         DiSSPipeline.from_pretrained(out / "pipeline")
+
+
+def test_upsampler_stage_2_replaces_the_sketch_by_phi_as_the_base_does(cache, tmp_path):
+    """The upsampler learns ε(Φ) too (a cascade called without lines, and its sketch guidance): in stage 2 with
+    p_uncond = 1 every sketch it trains on is Φ; in stage 1 none is."""
+    seen = []
+
+    def spy(unet, scheduler, image, sketch, g, crop):
+        seen.append(sketch.clone())
+        return unet(torch.zeros(image.shape[0], 7, crop, crop), torch.zeros(image.shape[0], dtype=torch.long),
+                    class_labels=torch.zeros(image.shape[0], dtype=torch.long)).sample.square().mean()  # fmt: skip
+
+    with patch("diss.train.upsampler_loss", spy):
+        for stage in ("1", "2"):
+            train(config(cache, tmp_path / stage, task="upsampler", crop=16, max_steps=2, stage=stage, p_uncond=1.0,
+                         checkpoint_every=10, preview_every=10), progress=False)  # fmt: skip
+    assert len(seen) == 4 and not any((s == PHI_VALUE).all() for s in seen[:2])
+    assert all((s == PHI_VALUE).all() for s in seen[2:])

@@ -104,3 +104,21 @@ def test_a_model_that_predicts_no_residual_gives_the_enlargement():
     with patch("diss.upsampler.upsample_denoiser", denoiser_of):
         out = upsample(None, scheduler, low, sketch, steps=4, generator=torch.Generator().manual_seed(0), level=0)
     assert torch.allclose(out, enlarge(low, 32), atol=1e-5)
+
+
+def test_sketch_guidance_0_is_the_phi_sketch_1_is_unguided_and_each_sample_is_its_own():
+    """ε = ε(Φ) + w·(ε(sketch) − ε(Φ)) in one batch: w = 0 gives Φ's, w = 1 the sketch's, row i alone the same."""
+    from diss.conventions import phi_like
+
+    torch.manual_seed(0)
+    unet, scheduler = build_upsampler(upsampler_preset("tiny")).eval(), make_upsampler_scheduler()
+    g = torch.Generator().manual_seed(1)
+    low, sketch = torch.rand(3, 3, 32, 32, generator=g) * 2 - 1, (torch.rand(3, 1, 32, 32, generator=g) > 0.8) * 2.0 - 1
+    level, x, t = torch.tensor([0, 10, 20]), torch.randn(3, 3, 32, 32, generator=g), torch.tensor([500])
+    with torch.no_grad():
+        plain, phi = (upsample_denoiser(unet, scheduler, low, s, level)(x, t) for s in (sketch, phi_like(sketch)))
+        at = {w: upsample_denoiser(unet, scheduler, low, sketch, level, w)(x, t) for w in (0.0, 1.0, 3.0)}
+        alone = upsample_denoiser(unet, scheduler, low[1:2], sketch[1:2], level[1:2], 3.0)(x[1:2], t)
+    assert torch.allclose(at[0.0], phi, atol=1e-5) and torch.allclose(at[1.0], plain, atol=1e-5)
+    assert torch.allclose(at[3.0], phi + 3.0 * (plain - phi), atol=1e-4) and not torch.allclose(at[3.0], plain)
+    assert torch.allclose(alone, at[3.0][1:2], atol=1e-5)

@@ -44,6 +44,8 @@ MAX_STEPS = 10_000  # more steps than any sampler needs: refused
 # 4 / 8 steps 63.5 / 65.4 / 66.4 / 72.3 / 83.7 (Lanczos 84.7): more steps add grain this short training has not tamed
 UPSAMPLER_STEPS = 1
 UPSAMPLER_NOISE_LEVEL = 0
+# the upsampler's own guidance by the sketch at its size (1: none, one forward per step)
+UPSAMPLER_SKETCH_GUIDANCE_SCALE = 1.0
 # the levels there are: whole numbers 0 … UPSAMPLER_LEVELS − 1 (here so that the checks need no torch)
 UPSAMPLER_LEVELS = 1000
 # what an upsampler is, for the folder checks (which need no torch): its output side over its input's, and the way its

@@ -104,6 +104,27 @@ def paired_fid_difference(
     return float(np.std(diffs)), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
 
 
+def gap_share(
+    feats: np.ndarray, baseline_feats: np.ndarray, real_feats: np.ndarray, ref_feats: np.ndarray,
+    resamples: int = 200, seed: int = 0,
+) -> tuple[float, float, float]:  # fmt: skip
+    """(FID(feats) − floor) / (FID(baseline_feats) − floor), all against ``ref_feats`` (other photos than the N real
+    ones), floor = FID(real_feats, ref_feats): the share of the baseline's gap to the real photos that is left. Row i
+    of ``feats``, ``baseline_feats`` and ``real_feats`` comes from the same photo and is resampled together, the
+    reference apart. Returns (share, 2.5th, 97.5th bootstrap percentile)."""
+    n, m = len(real_feats), len(ref_feats)
+    if len(feats) != n or len(baseline_feats) != n:
+        raise DissError("a gap share needs one image per photo on each side")
+
+    def share(i, j):
+        ref, floor = ref_feats[j], frechet_distance(real_feats[i], ref_feats[j])
+        return (frechet_distance(feats[i], ref) - floor) / max(frechet_distance(baseline_feats[i], ref) - floor, 1e-9)
+
+    rng = np.random.default_rng(seed)
+    shares = [share(rng.choice(n, n, replace=True), rng.choice(m, m, replace=True)) for _ in range(resamples)]
+    return share(np.arange(n), np.arange(m)), float(np.percentile(shares, 2.5)), float(np.percentile(shares, 97.5))
+
+
 def kernel_inception_distance(
     feats_a: np.ndarray, feats_b: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0
 ) -> tuple[float, float]:

@@ -284,20 +284,27 @@ class DiSSPipeline(DiffusionPipeline):
     @torch.no_grad()
     def upsample(self, x0, sketch=None, image=None, mask_image=None, *, output_size: int | None = None,
                  steps: int = defaults.UPSAMPLER_STEPS, noise_level: int = defaults.UPSAMPLER_NOISE_LEVEL,
+                 sketch_guidance_scale: float = defaults.UPSAMPLER_SKETCH_GUIDANCE_SCALE,
                  generator=None) -> torch.Tensor:  # fmt: skip
         """The cascade's second stage alone: images x0 (n, 3, s, s) in model range (the base's, ``output_type=
         "latent"``, or real ones shrunk) → (n, 3, size, size) in [-1, 1], with the sketch at ``size`` (Φ without one);
-        an edit keeps the photo's pixels outside the mask at ``size``, feathered inside as at the base's size."""
+        an edit keeps the photo's pixels outside the mask at ``size``, feathered inside as at the base's size;
+        ``sketch_guidance_scale`` ≠ 1 guides by the sketch (``upsampler.upsample_denoiser``; none without one)."""
         if self.upsampler is None:
             raise DissError("this model folder holds no upsampler")
+        w, top = sketch_guidance_scale, defaults.MAX_GUIDANCE_SCALE
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= top:  # also refuses nan
+            raise DissError(f"sketch_guidance_scale must be a number in [0, {top:g}], not {w!r}")
         size, n, device = output_size or self.output_sizes[-1], x0.shape[0], self.upsampler.device
         x0 = x0.to(device, torch.float32)
         sk = as_batch(sketch, prepare_sketch, size, n, "sketch", device)  # (n, 1, size, size): the user's lines, sharp
-        sk = phi_like(x0[:, :1].expand(-1, -1, size, size)) if sk is None else sk
+        scale = 1.0 if sk is None else sketch_guidance_scale  # no lines: nothing to guide by
+        sk = phi_like(x0.new_empty(n, 1, size, size)) if sk is None else sk  # no lines: Φ at the upsampler's size
         scheduler = make_upsampler_sampler(self.upsampler_scheduler.config)
         m = None if mask_image is None else as_mask(mask_image, size, n, device)  # (n, 1, size, size)
         photo = None if m is None else as_batch(image, prepare_image, size, n, "image", device)  # (n, 3, size, size)
-        return upsample(self.upsampler, scheduler, x0, sk, steps, generator, noise_level, self.progress_bar, photo, m)
+        return upsample(self.upsampler, scheduler, x0, sk, steps, generator, noise_level, self.progress_bar, photo, m,
+                        scale)  # fmt: skip
 
     @torch.no_grad()
     def __call__(

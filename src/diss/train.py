@@ -130,6 +130,8 @@ def _micro_step(run: Run, model, batch: dict, step: int, g, stage2_start: int, m
                              for k in ("image", "sketch", "stroke"))  # fmt: skip
     with accelerator.accumulate(model):
         if config.task == "upsampler":  # random crops, noise-conditioning augmentation, v-prediction
+            # stage 2 drops the sketch to Φ as the base's does: a cascade without lines, and the sketch's guidance
+            sketch, _ = training_conditions(sketch, stroke, step, stage2_start, config.p_uncond, g)
             with accelerator.autocast():
                 loss = upsampler_loss(model, scheduler, image, sketch, g, config.crop)
             parts = {}

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from diss import defaults
-from diss.conventions import from_model
+from diss.conventions import from_model, phi_like
 from diss.diffusion import BETA_SCHEDULES, X0_CLIP
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
@@ -207,19 +207,29 @@ def upsampler_loss(
     return F.mse_loss(pred.float(), v.float())
 
 
-def upsample_denoiser(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, level: torch.Tensor):
+def upsample_denoiser(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, level: torch.Tensor,
+                      sketch_guidance_scale: float = defaults.UPSAMPLER_SKETCH_GUIDANCE_SCALE):  # fmt: skip
     """The upsampler as a ``sampling.Denoiser`` of the residual r that predicts ε: the model's v at (r_t, t) becomes
     ε = √ᾱ_t·v + √(1−ᾱ_t)·r_t (the same x̂₀), so the samplers and ``sampling.edit_x0`` (local editing) take it as
     they take the base model's. The degraded enlarged ``low`` (B, 3, S, S), the ``sketch`` (B, 1, S, S) and the
-    augmentation ``level`` (B,) are bound; ``scheduler`` gives ᾱ."""
+    augmentation ``level`` (B,) are bound; ``scheduler`` gives ᾱ. A ``sketch_guidance_scale`` w ≠ 1 guides by the
+    lines as the base does (eq. 7 with one condition): ε = ε(Φ) + w·(ε(sketch) − ε(Φ)), both in one batch."""
     dtype = getattr(unet, "dtype", torch.float32)
+    guided = sketch_guidance_scale != 1.0
+    if guided:  # (2B, ...): the sketch, then Φ
+        low, sketch, level = torch.cat([low, low]), torch.cat([sketch, phi_like(sketch)]), torch.cat([level, level])
     inputs = upsampler_input(torch.zeros_like(low), low, sketch).to(dtype)  # (B, 7, S, S); channels 0–2 take x_t
     alphas = scheduler.alphas_cumprod.to(low.device, torch.float32)
 
     def denoiser(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        inputs[:, :3] = x
-        ts = t.reshape(-1).expand(x.shape[0]) if t.numel() > 1 else t.reshape(1).expand(x.shape[0])  # (B,)
-        v = unet(inputs, ts, class_labels=level.to(x.device)).sample.float()
+        b = x.shape[0]
+        inputs[:, :3] = torch.cat([x, x]) if guided else x
+        ts = t.reshape(-1).expand(b) if t.numel() > 1 else t.reshape(1).expand(b)  # (B,)
+        ts2 = torch.cat([ts, ts]) if guided else ts
+        v = unet(inputs, ts2, class_labels=level.to(x.device)).sample.float()
+        if guided:
+            v_sketch, v_phi = v.chunk(2)  # v is linear in ε at fixed r_t, so guiding v guides ε
+            v = v_phi + sketch_guidance_scale * (v_sketch - v_phi)
         a = alphas.index_select(0, ts.long()).reshape(-1, 1, 1, 1)
         return a.sqrt() * v + (1 - a).sqrt() * x
 
@@ -228,17 +238,18 @@ def upsample_denoiser(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, 
 
 def upsample(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, steps: int = defaults.UPSAMPLER_STEPS,
              generator=None, level: int = defaults.UPSAMPLER_NOISE_LEVEL, progress_bar=None,
-             image: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+             image: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+             sketch_guidance_scale: float = defaults.UPSAMPLER_SKETCH_GUIDANCE_SCALE) -> torch.Tensor:  # fmt: skip
     """(B, 3, h, w) low-resolution images in model range and the (B, 1, S, S) sketch → (B, 3, S, S) in [-1, 1]: the
     low-resolution input degraded to ``level`` (its noise from ``generator``, one per sample for a list) and
     enlarged, plus the residual from ``steps`` of ``scheduler`` from pure noise. A local edit: ``image`` (B, 3, S, S)
     and ``mask`` (B, 1, S, S) in {0, 1}: the residual edited on x̂₀ (``editing.x0_mask_denoiser``) and every pixel
-    outside the mask the image's exactly."""
+    outside the mask the image's exactly; ``sketch_guidance_scale`` as in ``upsample_denoiser``."""
     size, b, device = sketch.shape[-1], low.shape[0], low.device
     levels = torch.full((b,), int(level), device=device, dtype=torch.long)
     big = enlarge(degrade(low, levels, randn(low.shape, generator, device)) if level > 0 else low, size)  # 0: as is
     noise = randn((b, 3, size, size), generator, device)
-    denoiser, hooks = upsample_denoiser(unet, scheduler, big, sketch.to(device), levels), []
+    denoiser, hooks = upsample_denoiser(unet, scheduler, big, sketch.to(device), levels, sketch_guidance_scale), []
     if mask is not None:
         denoiser, hook = x0_mask_denoiser(denoiser, (image - big) / RESIDUAL_SCALE, mask, scheduler)
         hooks.append(hook)
