@@ -22,8 +22,8 @@ from tqdm import tqdm
 from diss.conventions import to_uint8
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import center_square, find_images, load_image, resize
+from diss.evaluate.metrics import frechet_distance, inception_features
 from diss.folder import SHIPPED_MODEL
-from diss.metrics import frechet_distance, inception_features
 from diss.pipeline import DiSSPipeline
 from diss.runtime import cpu_supports_bf16
 

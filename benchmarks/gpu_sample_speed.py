@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from diss import defaults
-from diss.demo import load_example
-from diss.folder import SHIPPED_MODEL
+from diss.folder import SHIPPED_MODEL, load_example
 from diss.pipeline import DiSSPipeline
 
 

@@ -49,7 +49,7 @@ def child(size: int, generations: int, steps: int, batch: int) -> dict:
     """One process: load, then ``generations`` calls; RSS after loading, after each call, and the peak."""
     import torch
 
-    from diss.demo import load_example
+    from diss.folder import load_example
 
     start = rss_mib()
     pipe = load(size)

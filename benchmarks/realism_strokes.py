@@ -22,11 +22,17 @@ import numpy as np
 
 from diss.data.images import resize
 from diss.data.sketch import extract_sketch
-from diss.evaluate import _load_photos
-from diss.evaluate_drawings import _generate, _lines, benchmark
+from diss.evaluate.drawings import benchmark, generate_drawings, lines_at
+from diss.evaluate.metrics import (
+    frechet_distance,
+    inception_features,
+    kernel_inception_distance,
+    sketch_f1,
+    stroke_error,
+)
+from diss.evaluate.run import load_photos
 from diss.grid import save_grid
 from diss.loading import load_pipeline
-from diss.metrics import frechet_distance, inception_features, kernel_inception_distance, sketch_f1, stroke_error
 
 #: name → (pipeline keywords, Gaussian blur σ of the strokes in pixels of the model's side; 0 = none)
 SETTINGS = {
@@ -63,11 +69,11 @@ def main() -> None:
     pipe = load_pipeline(args.model)
     pipe.set_progress_bar_config(disable=True)
     size = pipe.size
-    photos, _ = _load_photos(args.data, args.num)
+    photos, _ = load_photos(args.data, args.num)
     real_feats = inception_features(np.stack([resize(p, size) for p in photos]))
     drawings = benchmark(0, args.drawings)
     names, sketches, strokes = zip(*drawings, strict=True)
-    n, lines = len(drawings), [_lines(s, size) for s in sketches]
+    n, lines = len(drawings), [lines_at(s, size) for s in sketches]
     small = [cv2.resize(s, (size, size), interpolation=cv2.INTER_AREA) for s in strokes]
     columns = list(range(0, n, 6))
     rows = [[cv2.resize(np.minimum(strokes[i], sketches[i][..., None]), (size, size), interpolation=cv2.INTER_AREA)
@@ -77,7 +83,7 @@ def main() -> None:
         kw, sigma = SETTINGS[name]
         given = [_blur(s, sigma * s.shape[0] / size) for s in strokes]
         started = time.perf_counter()
-        images = _generate(pipe, sketches, given, list(range(n)), batch=args.batch, **kw)
+        images = generate_drawings(pipe, sketches, given, list(range(n)), batch=args.batch, **kw)
         feats = inception_features(images)
         f1 = [sketch_f1(lines[i], extract_sketch(resize(images[i], 2 * size), size))[2] for i in range(n)]
         row = {

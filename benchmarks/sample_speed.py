@@ -28,8 +28,7 @@ from diss import defaults
 from diss.backend import openvino_version, precision_hint
 from diss.conventions import to_model
 from diss.data.inputs import prepare_sketch, prepare_stroke
-from diss.demo import load_example
-from diss.folder import SHIPPED_MODEL, model_domain
+from diss.folder import SHIPPED_MODEL, load_example, model_domain
 from diss.model import model_input
 from diss.pipeline import DiSSPipeline
 from diss.runtime import Runtime
@@ -96,7 +95,7 @@ def sampler_steps(text: str) -> tuple[str, int]:
 def preview_steps() -> int | None:
     """The app's live-preview step count (None where the app's module cannot be imported)."""
     try:
-        from diss.app import PREVIEW_STEPS
+        from diss.app.endpoints import PREVIEW_STEPS
     except ImportError:
         return None
     return int(PREVIEW_STEPS)

@@ -23,9 +23,9 @@ import torch
 from diss.conventions import from_model, to_model
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import center_square, resize
-from diss.evaluate import _load_photos
-from diss.evaluate_cascade import _f1, _lanczos
-from diss.metrics import frechet_distance, gap_share, inception_features, kernel_inception_distance
+from diss.evaluate.cascade import enlarge_lanczos, mean_f1
+from diss.evaluate.metrics import frechet_distance, gap_share, inception_features, kernel_inception_distance
+from diss.evaluate.run import load_photos
 from diss.pipeline import DiSSPipeline
 from diss.runtime import seeded
 from diss.upsampler import shrink
@@ -39,7 +39,7 @@ def _inputs(data: str, num: int, out: Path) -> tuple[np.ndarray, np.ndarray, np.
     saved = np.load(cache) if cache.exists() else None  # npz of plain arrays: nothing unpickled
     if saved is not None and "floor" in saved and str(saved["source"]) == source:  # made from this folder
         return saved["real"], saved["sketches"], saved["floor"]
-    photos, floor_photos = _load_photos(data, num)
+    photos, floor_photos = load_photos(data, num)
     triples = [make_triple(p, PrepareConfig(size=256, seed=0), i) for i, p in enumerate(photos)]
     real, sketches = np.stack([t[0] for t in triples]), np.stack([t[1] for t in triples])
     floor = np.stack([resize(center_square(p), 256) for p in floor_photos])
@@ -62,11 +62,11 @@ def main() -> None:
     real, sketches, floor = _inputs(args.data, args.num, out)
     real_feats, floor_feats = inception_features(real), inception_features(floor)
     low = shrink(torch.stack([to_model(a) for a in real]))  # (N, 3, 64, 64), as in training
-    lanczos = _lanczos(from_model(low), real.shape[1])
+    lanczos = enlarge_lanczos(from_model(low), real.shape[1])
     lanczos_feats = inception_features(lanczos)
     fid_floor, fid_lanczos = frechet_distance(real_feats, floor_feats), frechet_distance(lanczos_feats, floor_feats)
     paired_lanczos = frechet_distance(lanczos_feats, real_feats)
-    f1 = _f1(sketches, lanczos, real.shape[1], TOLERANCES)
+    f1 = mean_f1(sketches, lanczos, real.shape[1], TOLERANCES)
     print(f"{len(real)} photos, {len(floor)} floor photos; FID to the floor's photos: real {fid_floor:.2f}, Lanczos "
           f"{fid_lanczos:.2f}; Lanczos to the same photos {paired_lanczos:.2f}; Lanczos sketch F1 {f1[0]:.3f} (2 px), "
           f"{f1[1]:.3f} (8 px)")  # fmt: skip
@@ -90,7 +90,7 @@ def main() -> None:
                 feats = inception_features(images)
                 fid, kid = frechet_distance(feats, floor_feats), kernel_inception_distance(feats, floor_feats)[0]
                 share, lo, hi = gap_share(feats, lanczos_feats, real_feats, floor_feats)
-                f1 = _f1(sketches, images, real.shape[1], TOLERANCES)
+                f1 = mean_f1(sketches, images, real.shape[1], TOLERANCES)
                 print(f"{folder} {k} step(s), sketch guidance {scale}: FID {fid:.2f}, KID {kid:.4f} → gap share "
                       f"{share:.3f} [{lo:.3f}, {hi:.3f}]; to the same photos {frechet_distance(feats, real_feats):.2f}"
                       f"; sketch F1 {f1[0]:.3f} (2 px), {f1[1]:.3f} (8 px); {seconds:.0f} s")  # fmt: skip

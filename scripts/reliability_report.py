@@ -188,7 +188,7 @@ def main() -> None:
 
     cache = make_train_cache(work / "kill", photos)
     code = kill_during_save(cache, work / "run-save")
-    from diss.checkpoint import load_newest
+    from diss.train.checkpoint import load_newest
 
     resumable = load_newest(work / "run-save").step
     print(f"\nkilled in the middle of saving step 4: exit {code}, resumable from step {resumable}")

@@ -229,8 +229,8 @@ def kill_resume_trials(cache: Path, run: Path, kills: int, seed: int, max_steps:
     Each kill: wait until the run has made at least one new step, then a random 0–1.5 s more, then SIGKILL. After it:
     the newest checkpoint must load, and the steps lost (logged progress − resumed step) are recorded.
     """
-    from diss.checkpoint import list_checkpoints, load_checkpoint
     from diss.errors import DissError
+    from diss.train.checkpoint import list_checkpoints, load_checkpoint
 
     rng = np.random.default_rng(seed)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -274,7 +274,7 @@ def kill_resume_trials(cache: Path, run: Path, kills: int, seed: int, max_steps:
 
 KILL_DURING_SAVE = """
 import os, signal, sys
-import diss.checkpoint as c
+import diss.train.checkpoint as c
 real = c.save_file
 def save_file(tensors, path, *a, **k):
     real(tensors, path, *a, **k)

@@ -15,10 +15,10 @@ import pytest
 from PIL import Image
 
 from diss import defaults
-from diss.app import PREVIEW_SIDE, PREVIEW_STEPS, DissApp
-from diss.app_config import AppConfig
-from diss.app_layout import launch
-from diss.canvas import GUIDE_OPACITY, flatten, painted_mask, sketch_guide, stroke_layer
+from diss.app.canvas import GUIDE_OPACITY, flatten, painted_mask, sketch_guide, stroke_layer
+from diss.app.config import AppConfig
+from diss.app.endpoints import PREVIEW_SIDE, PREVIEW_STEPS, DissApp
+from diss.app.layout import launch
 from diss.domains import DOMAINS
 from diss.errors import DissError
 from diss.folder import SHIPPED_MODEL
@@ -194,7 +194,7 @@ def test_sketch_guide_and_stroke_layer():
 
 
 def test_images_go_to_the_page_as_files_written_once():
-    from diss.app_layout import ImageFiles
+    from diss.app.layout import ImageFiles
 
     files = ImageFiles()
     image = np.zeros((8, 8, 4), np.uint8)
@@ -521,7 +521,7 @@ def _slow_work(finished):
 def test_stream_stops_the_worker_when_the_page_stops_listening():
     import threading
 
-    from diss.app_worker import stream
+    from diss.app.worker import stream
 
     finished = threading.Event()
     events = stream(_slow_work(finished), timeout_s=60)
@@ -533,7 +533,7 @@ def test_stream_stops_the_worker_when_the_page_stops_listening():
 def test_stream_stops_a_job_past_the_time_limit():
     import threading
 
-    from diss.app_worker import stream
+    from diss.app.worker import stream
 
     finished = threading.Event()
     kinds = [kind for kind, _ in stream(_slow_work(finished), timeout_s=0.3)]
@@ -565,7 +565,7 @@ def test_server_paths_from_a_client_are_refused(server, client, drawing, tmp_pat
 
 
 def test_a_gallery_pick_takes_only_files_in_the_gradio_cache(tmp_path):
-    from diss.app_layout import in_cache
+    from diss.app.layout import in_cache
 
     cache = tmp_path / "cache"
     (cache / "abc").mkdir(parents=True)

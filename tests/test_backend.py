@@ -192,8 +192,7 @@ def test_precision_follows_the_pipelines_policy():
 
 def test_the_shipped_model_on_openvino_is_torch_fp32_within_the_targets(tmp_path):
     """The targets on the real model: ≤ 1e-3 per U-Net call (model range), ≤ 1 grey level mean per image."""
-    from diss.demo import load_example
-    from diss.folder import SHIPPED_MODEL
+    from diss.folder import SHIPPED_MODEL, load_example
 
     p = DiSSPipeline.from_pretrained(SHIPPED_MODEL).set_backend("openvino", precision="fp32", cache_dir=tmp_path)
     assert p.backend == "openvino", p.backend_note

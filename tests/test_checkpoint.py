@@ -3,8 +3,8 @@ import json
 import pytest
 import torch
 
-from diss.checkpoint import Checkpoint, list_checkpoints, load_checkpoint, load_newest, save_checkpoint
 from diss.errors import DissError
+from diss.train.checkpoint import Checkpoint, list_checkpoints, load_checkpoint, load_newest, save_checkpoint
 
 
 def make(step):
@@ -52,7 +52,7 @@ def test_foreign_state_is_refused(tmp_path):
 
 def test_disk_full_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
     save_checkpoint(tmp_path, make(10))
-    import diss.checkpoint as mod
+    import diss.train.checkpoint as mod
 
     real = mod.save_file
 

@@ -497,7 +497,7 @@ def test_demo_and_evaluate_pass_the_backend(capsys, model, files, backends, phot
 
 def test_app_passes_the_backend(capsys, monkeypatch):
     seen = []
-    monkeypatch.setattr("diss.app_layout.launch", lambda config: seen.append(config))
+    monkeypatch.setattr("diss.app.layout.launch", lambda config: seen.append(config))
     assert main(["app", "--backend", "torch", "--port", "7999"]) == 0
     assert seen[0].backend == "torch" and seen[0].port == 7999
 

@@ -100,8 +100,8 @@ def test_every_generating_command_takes_backend(capsys, command):
 
 
 def test_settings_decided_in_one_place():
-    from diss.train import TrainConfig
-    from diss.train_config import TrainConfig as LightTrainConfig
+    from diss.train.config import TrainConfig as LightTrainConfig
+    from diss.train.loop import TrainConfig
 
     assert TrainConfig is LightTrainConfig  # one dataclass, so its defaults live in one place
     assert defaults.BACKENDS == ("auto", "torch", "openvino") and defaults.BACKEND in defaults.BACKENDS

@@ -6,9 +6,9 @@ import shutil
 from PIL import Image
 
 from diss.cli import main
-from diss.demo import background_edit, load_example
+from diss.demo.run import background_edit
 from diss.domains import DOMAINS
-from diss.folder import resolve_model
+from diss.folder import load_example, resolve_model
 
 NAMES = ["realism_sweep.png", "scales_grid.png", "local_editing.png", "examples.png"]
 

@@ -6,10 +6,10 @@ import importlib.util
 import numpy as np
 import pytest
 
-from diss.demo import background_edit, load_example
+from diss.demo.run import background_edit
 from diss.domains import DEFAULT_DOMAIN, DOMAINS, domain_of
 from diss.errors import DissError
-from diss.folder import EXAMPLES, SHIPPED_MODELS, resolve_model
+from diss.folder import EXAMPLES, SHIPPED_MODELS, load_example, resolve_model
 from diss.options import MODEL_HELP
 
 

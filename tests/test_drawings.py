@@ -1,7 +1,7 @@
 import numpy as np
 
-from diss.drawings import STYLES, make_drawing, make_drawings
-from diss.metrics import stroke_mask
+from diss.data.drawings import STYLES, make_drawing, make_drawings
+from diss.evaluate.metrics import stroke_mask
 
 
 def test_drawings_are_seeded_and_cover_every_style():

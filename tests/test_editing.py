@@ -114,8 +114,7 @@ def test_all_black_mask_returns_the_input_and_all_white_regenerates_everything(p
 @pytest.fixture(scope="module")
 def shipped():
     """The shipped model and the demo's daisy: sketch, strokes, and the image generated from them (seed 0, fp32)."""
-    from diss.demo import load_example
-    from diss.folder import SHIPPED_MODEL
+    from diss.folder import SHIPPED_MODEL, load_example
 
     pipe = DiSSPipeline.from_pretrained(SHIPPED_MODEL)
     sketch, stroke = load_example("daisy")
@@ -131,7 +130,7 @@ def test_the_feathered_edit_has_a_fainter_seam_than_the_hard_blend_on_the_shippe
     at fp32: 3.05 hard, 0.82 feathered; the unedited image scores 0.94)."""
     import diss.pipeline as pipeline_module
     from diss.data.inputs import prepare_mask
-    from diss.demo import background_edit
+    from diss.demo.run import background_edit
 
     pipe, sketch, stroke, original, kw = shipped
     mask, new_stroke = background_edit(stroke, pipe.size)

@@ -10,8 +10,8 @@ from PIL import Image
 
 from diss.cli import main
 from diss.errors import DissError
-from diss.evaluate import EvalConfig, evaluate
-from diss.evaluate import _generate as generate
+from diss.evaluate.run import EvalConfig, evaluate
+from diss.evaluate.run import _generate as generate
 from diss.model import build_unet, preset
 from diss.pipeline import DiSSPipeline
 from diss.schedulers import make_sampler
@@ -62,7 +62,7 @@ def test_evaluate_writes_report_metrics_and_plots(setup, tmp_path):
     # a second run reuses the samples (generates nothing) and gives the same numbers
     (out / "samples.png").unlink()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("diss.evaluate._generate", lambda *a, **k: pytest.fail("samples made again"))
+        mp.setattr("diss.evaluate.run._generate", lambda *a, **k: pytest.fail("samples made again"))
         again = evaluate(config(setup, tmp_path / "r"), progress=False)
     assert again["fid"] == pytest.approx(m["fid"]) and again["settings"].keys() == m["settings"].keys()
     assert (out / "samples.png").is_file()
@@ -76,7 +76,7 @@ def test_samples_of_an_earlier_run_are_reused_only_when_made_the_same_way(setup,
         return generate(pipe, setting, *args)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("diss.evaluate._generate", counting)
+        mp.setattr("diss.evaluate.run._generate", counting)
         first = evaluate(config(setup, out, studies=("base",)), progress=False)
         assert len(made) == 2  # base and the diversity samples
         # the same names, other seeds: the old images must not be taken for the new ones
@@ -125,7 +125,7 @@ def test_bad_input(setup, tmp_path, capsys):
 
 
 def test_equal_quality_is_the_fewest_steps_within_the_tolerance():
-    from diss.evaluate import _settings, equal_quality
+    from diss.evaluate.run import _settings, equal_quality
 
     cfg = EvalConfig(model="m", data="d", out="o", studies=("steps",), step_values=(5, 10, 20))
     names = set(_settings(cfg))
@@ -160,7 +160,7 @@ def test_steps_study_reports_paired_differences_to_its_reference(setup, tmp_path
 
 
 def test_step_grid_reads_per_sampler_counts_and_refuses_bad_ones():
-    from diss.evaluate import step_grid
+    from diss.evaluate.run import step_grid
 
     cfg = EvalConfig(model="m", data="d", out="o", step_values=(10, 20), step_samplers=("ddim", "ddpm:25,50"))
     assert step_grid(cfg) == {"ddim": (10, 20), "ddpm": (25, 50)}
@@ -218,7 +218,7 @@ def test_the_drawing_study_measures_the_dial_on_drawings_from_no_photo(setup, tm
 
 
 def test_the_daisys_petal_colour_leaves_the_lines_drawn_over_the_petals_out():
-    from diss.evaluate_drawings import petal_colour
+    from diss.evaluate.drawings import petal_colour
 
     stroke = np.full((128, 128, 3), 255, np.uint8)
     stroke[32:96, 32:96] = (240, 236, 222)  # cream paint
@@ -236,13 +236,13 @@ def test_the_daisys_petal_colour_leaves_the_lines_drawn_over_the_petals_out():
 def test_the_photos_and_the_floor_are_spread_over_a_folder_sorted_by_class(tmp_path):
     """A folder named class by class (as both shipped domains are): the N evaluated photos and the N floor photos each
     hold every class, in the same mix, instead of the first classes for one set and the next for the other."""
-    from diss.evaluate import _load_photos
+    from diss.evaluate.run import load_photos
 
     classes = [(200, 30, 30), (30, 200, 30), (30, 30, 200), (200, 200, 30)]
     for c, colour in enumerate(classes):
         for i in range(10):
             Image.new("RGB", (8, 8), colour).save(tmp_path / f"class{c}_{i:02d}.png")
-    photos, floor = _load_photos(str(tmp_path), 4)
+    photos, floor = load_photos(str(tmp_path), 4)
     assert len(photos) == len(floor) == 4
     seen = [sorted(classes.index(tuple(int(v) for v in p[0, 0])) for p in s) for s in (photos, floor)]
     assert seen[0] == seen[1] == [0, 1, 2, 3]

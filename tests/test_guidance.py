@@ -3,9 +3,9 @@ import copy
 import pytest
 import torch
 
-from diss.conventions import PHI_VALUE
 from diss.guidance import guidance_interval, two_condition_guidance
 from diss.model import build_unet, model_input, preset
+from diss.phi import PHI_VALUE
 
 
 class Counting(torch.nn.Module):

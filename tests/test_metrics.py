@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from diss.metrics import (
+from diss.evaluate.metrics import (
     diversity,
     frechet_distance,
     gap_share,

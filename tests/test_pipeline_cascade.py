@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from diss.conventions import PHI_VALUE, to_uint8
+from diss.conventions import to_uint8
 from diss.errors import DissError
 from diss.model import build_unet, preset
+from diss.phi import PHI_VALUE
 from diss.pipeline import DiSSPipeline
 from diss.schedulers import make_sampler
 from diss.upsampler import build_upsampler, make_upsampler_scheduler, upsampler_preset

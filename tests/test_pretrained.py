@@ -16,8 +16,8 @@ from diss.conventions import to_model, to_uint8
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import find_images, load_image, resize
 from diss.data.sketch import extract_sketch
+from diss.evaluate.metrics import sketch_f1, stroke_error
 from diss.folder import SHIPPED_MODEL, default_steps, resolve_model
-from diss.metrics import sketch_f1, stroke_error
 from diss.pipeline import DiSSPipeline
 from diss.runtime import seeded
 from diss.upsampler import enlarge, shrink

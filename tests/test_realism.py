@@ -243,8 +243,7 @@ def test_strokes_on_half_the_canvas_leave_the_free_half_to_the_model_on_the_ship
     the free half next to them lightens a little (ΔE 4 and 18, L* −3 while the lines were counted as paint)."""
     from skimage.color import deltaE_ciede2000, rgb2lab
 
-    from diss.demo import load_example
-    from diss.folder import SHIPPED_MODEL
+    from diss.folder import SHIPPED_MODEL, load_example
     from diss.pipeline import DiSSPipeline
 
     pipe = DiSSPipeline.from_pretrained(SHIPPED_MODEL)

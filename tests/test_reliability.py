@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from diss.checkpoint import list_checkpoints, load_checkpoint, load_newest
 from diss.cli import build_parser, main
 from diss.data.images import ImageLoadError, load_image
 from diss.data.inputs import to_rgb_array
 from diss.errors import DissError
 from diss.pipeline import DiSSPipeline
+from diss.train.checkpoint import list_checkpoints, load_checkpoint, load_newest
 from reliability import (
     BAD_DIALS,
     COMMANDS,
@@ -334,7 +334,7 @@ def test_sigkill_at_random_moments_then_resume(cache, tmp_path):
 
 
 def test_disk_full_during_training_is_one_line_and_the_run_resumes(capsys, cache, tmp_path, monkeypatch):
-    import diss.checkpoint as mod
+    import diss.train.checkpoint as mod
 
     real = mod.save_file
 

@@ -14,14 +14,14 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from diss.checkpoint import list_checkpoints, load_newest
 from diss.cli import main
-from diss.conventions import PHI_VALUE
 from diss.data.cache import PrepareConfig, prepare
 from diss.errors import DissError
+from diss.phi import PHI_VALUE
 from diss.pipeline import DiSSPipeline
-from diss.train import TrainConfig, train
-from diss.train_schedule import StepBatches
+from diss.train.checkpoint import list_checkpoints, load_newest
+from diss.train.loop import TrainConfig, train
+from diss.train.schedule import StepBatches
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_sigterm_saves_the_current_step_like_ctrl_c(cache, tmp_path):
 
     code = f"""
 import os, signal, sys
-from diss.train import TrainConfig, train
+from diss.train.loop import TrainConfig, train
 before = signal.getsignal(signal.SIGTERM)
 try:
     train(TrainConfig(**{asdict(config(cache, tmp_path / "t"))!r}), progress=False,
@@ -196,7 +196,7 @@ def test_time_limit_shortens_the_run_and_stops_with_a_checkpoint(cache, tmp_path
 DIST_SCRIPT = """
 import os, sys
 from safetensors.torch import save_file
-from diss.train import TrainConfig, train
+from diss.train.loop import TrainConfig, train
 cfg = TrainConfig(data=sys.argv[1], out=sys.argv[2], preset="tiny", max_steps=4, batch_size=2, checkpoint_every=2,
                   preview_every=100, log_every=1, precision="fp32", lr=1e-3)
 model = train(cfg, progress=False)
@@ -246,7 +246,7 @@ def test_two_process_distributed_run_keeps_ranks_identical(cache, tmp_path):
 
 
 def test_init_fine_tunes_a_model_folder_with_loose_strokes(cache, tmp_path, tiny_model):
-    from diss.train_run import _load_init
+    from diss.train.run import _load_init
 
     start = _load_init(str(tiny_model))
     saved = load_file(tiny_model / "unet" / "diffusion_pytorch_model.safetensors")
@@ -342,7 +342,7 @@ def test_upsampler_stage_2_replaces_the_sketch_by_phi_as_the_base_does(cache, tm
         return unet(torch.zeros(image.shape[0], 7, crop, crop), torch.zeros(image.shape[0], dtype=torch.long),
                     class_labels=torch.zeros(image.shape[0], dtype=torch.long)).sample.square().mean()  # fmt: skip
 
-    with patch("diss.train.upsampler_loss", spy):
+    with patch("diss.train.loop.upsampler_loss", spy):
         for stage in ("1", "2"):
             train(config(cache, tmp_path / stage, task="upsampler", crop=16, max_steps=2, stage=stage, p_uncond=1.0,
                          checkpoint_every=10, preview_every=10), progress=False)  # fmt: skip

@@ -2,8 +2,8 @@
 
 import torch
 
-from diss.conventions import PHI_VALUE
-from diss.train_config import TrainConfig
+from diss.phi import PHI_VALUE
+from diss.train.config import TrainConfig
 from diss.two_stage import drop_conditions, stage_at, training_conditions
 
 

@@ -108,7 +108,7 @@ def test_a_model_that_predicts_no_residual_gives_the_enlargement():
 
 def test_sketch_guidance_0_is_the_phi_sketch_1_is_unguided_and_each_sample_is_its_own():
     """ε = ε(Φ) + w·(ε(sketch) − ε(Φ)) in one batch: w = 0 gives Φ's, w = 1 the sketch's, row i alone the same."""
-    from diss.conventions import phi_like
+    from diss.phi import phi_like
 
     torch.manual_seed(0)
     unet, scheduler = build_upsampler(upsampler_preset("tiny")).eval(), make_upsampler_scheduler()

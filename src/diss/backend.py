@@ -17,9 +17,7 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import sys
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,7 @@ from diffusers.models.unets.unet_2d import UNet2DOutput
 from diss import __version__, runtime
 from diss.errors import DissError
 from diss.folder import sha256_file  # the model folder's checksum, the same function
+from diss.outputs import replacing
 from diss.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -107,18 +106,12 @@ def convert(unet: torch.nn.Module, folder: Path) -> None:
     finally:
         sys.argv = argv
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-    try:
+    with replacing(folder) as tmp:
+        tmp.mkdir()
         ov.save_model(model, tmp / "unet.xml", compress_to_fp16=False)  # exact: the weights as PyTorch has them
         sums = {name: sha256_file(tmp / name) for name in ("unet.xml", "unet.bin")}
         manifest = {"format": CACHE_FORMAT, "openvino": openvino_version(), "diss": __version__, "sha256": sums}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2))
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def cache_is_valid(folder: Path) -> bool:

@@ -155,8 +155,8 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
     """Make and write every output of ``pairs`` (``pair_inputs``) into ``out`` (a folder when ``many``, else the
     file); ``say(line)`` reports a skipped input, ``bar`` (tqdm) counts images, ``wrote(path)`` each file written.
     Returns how many outputs were written."""
+    from diss.checks import check_output_size
     from diss.conventions import to_uint8
-    from diss.pipeline_checks import check_output_size
     from diss.runtime import seeded
 
     check_output_size(pipe, cfg.size, "--size")  # before any file is read

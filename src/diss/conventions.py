@@ -6,9 +6,7 @@
 - Stroke: three channels, RGB paint on a white canvas. Pure white (255, 255, 255) means "no stroke here": the
   unpainted part of a partial stroke image, and the gaps between brush strokes. A transparent pixel of an RGBA stroke
   image is composited onto white, so it means "no stroke here" too.
-- Phi: the "condition absent" image used for classifier-free guidance, in training and in sampling alike, is a uniform
-  mid-gray (0.0 in model range, 127.5 in uint8 terms). It differs from the white "no stroke here" canvas on purpose: an
-  empty canvas with strokes on part of it says "free here", Phi says "this condition is not given at all".
+- Phi, the "condition absent" image: ``diss.phi``.
 """
 
 from __future__ import annotations
@@ -20,8 +18,6 @@ import numpy as np
 if TYPE_CHECKING:  # torch is imported where tensors are made, so the extractors' worker processes stay light
     import torch
 
-#: value every pixel of the "condition absent" image Φ takes, in model range [-1, 1]
-PHI_VALUE: float = 0.0
 #: the RGB colour that means "no stroke here" on a stroke image (uint8)
 NO_STROKE_RGB: tuple[int, int, int] = (255, 255, 255)
 #: a stroke pixel whose every channel is at least this (uint8) counts as "no stroke here" (anti-aliasing, JPEG)
@@ -34,6 +30,19 @@ SKETCH_PAPER: int = 255
 #: crosses this much (the realism dial leaves them out of the paint's low frequencies; the drawing study's lines)
 LINE_MAX: int = 200
 
+
+def on_white(image: np.ndarray) -> np.ndarray:
+    """(H, W), (H, W, 1), (H, W, 3) or (H, W, 4) → (H, W, 3) uint8: grey repeated, transparency composited onto white
+    (a transparent stroke pixel means "no stroke here")."""
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    if a.shape[2] == 4:
+        alpha = a[:, :, 3:4].astype(np.float32) / 255.0
+        a = (a[:, :, :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)).round()
+    return a[:, :, :3].astype(np.uint8)
 
 def stroke_mask(stroke: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 stroke image → (H, W) bool, True where paint is (anything but near-white)."""
@@ -73,9 +82,3 @@ def to_uint8(images) -> np.ndarray:
         return (images * 255).round().astype(np.uint8)
     return np.stack([np.asarray(im.convert("RGB")) for im in images])
 
-
-def phi_like(condition: torch.Tensor) -> torch.Tensor:
-    """The Φ image with the shape, dtype and device of ``condition``."""
-    import torch
-
-    return torch.full_like(condition, PHI_VALUE)

@@ -10,8 +10,12 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
+from diss.data.images import load_image
 from diss.domains import DEFAULT_DOMAIN, DOMAINS, Domain, domain_of
 from diss.errors import DissError
+from diss.outputs import write_json
 
 #: the shipped models, by domain name (diss.domains): the folder under pretrained/ each one names
 SHIPPED_MODELS = {name: d.folder for name, d in DOMAINS.items()}
@@ -32,6 +36,14 @@ def shipped_path(name: str) -> Path:
 
 SHIPPED_MODEL = shipped_path("pretrained") / SHIPPED_MODELS[DEFAULT_DOMAIN]
 EXAMPLES = shipped_path("examples")
+
+
+def load_example(name: str, folder: Path = EXAMPLES) -> tuple[np.ndarray, np.ndarray]:
+    """The (sketch, stroke) drawing ``name`` of the examples folder as uint8 RGB arrays."""
+    try:
+        return load_image(folder / f"{name}-sketch.png"), load_image(folder / f"{name}-stroke.png")
+    except (OSError, ValueError) as e:
+        raise DissError(f"example drawing {name} is missing or unreadable in {folder} ({e})") from None
 
 
 def resolve_model(spec: str | os.PathLike | None) -> Path:
@@ -217,6 +229,4 @@ def write_sums(folder: Path, meta: dict) -> None:
     """diss.json in ``folder``: ``meta`` with the SHA-256 of every weights file, checked on every load."""
     weights = sorted(p for p in folder.rglob("*.safetensors") if p.is_file())
     meta = {**meta, "sha256": {p.relative_to(folder).as_posix(): sha256_file(p) for p in weights}}
-    tmp = folder / ".diss.json.tmp"
-    tmp.write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    os.replace(tmp, folder / "diss.json")
+    write_json(folder / "diss.json", meta)

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import torch
 
-from diss.conventions import phi_like
 from diss.model import model_input
+from diss.phi import phi_like
 from diss.sampling import Denoiser
 
 Scale = float | torch.Tensor  # a number, one per sample (B,), or a spatial map (B, 1, H, W)

@@ -26,14 +26,14 @@ from PIL import Image
 
 from diss import __version__, defaults
 from diss.backend import precision_hint
+from diss.checks import check_inputs
 from diss.conditions import as_batch, as_mask, as_scale
-from diss.conventions import phi_like
 from diss.data.inputs import prepare_image, prepare_sketch, prepare_stroke
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
 from diss.folder import UPSAMPLER_PARTS, check_model_folder, model_steps, read_json, write_sums
 from diss.guidance import guidance_interval, two_condition_guidance
-from diss.pipeline_checks import check_inputs
+from diss.phi import phi_like
 from diss.realism import (
     combined_reference,
     line_mask,
@@ -241,7 +241,7 @@ class DiSSPipeline(DiffusionPipeline):
     def num_timesteps(self) -> int:
         return getattr(self, "_num_timesteps", 0)
 
-    check_inputs = check_inputs  # diffusers' name; every argument checked before any work (diss.pipeline_checks)
+    check_inputs = check_inputs  # diffusers' name; every argument checked before any work (diss.checks)
 
     def _precision(self, precision: str):
         """(the network to call, the autocast dtype or None) under the precision policy (``runtime.Runtime``)."""

@@ -1,13 +1,13 @@
 """Two-stage training (DiSS §3.2): stage 1 always gives both conditions; stage 2 fine-tunes with the sketch and the
 strokes each replaced by Φ independently with probability ``p_uncond`` (0.3 in the paper), so that one network gives
 the four terms of the two-dimensional classifier-free guidance (eq. 7): ε(sk, st), ε(sk, Φ), ε(Φ, st), ε(Φ, Φ).
-Where stage 2 starts is ``TrainConfig.stage2_start()``; Φ is ``conventions.PHI_VALUE``, the same in sampling."""
+Where stage 2 starts is ``TrainConfig.stage2_start()``; Φ is ``diss.phi``'s, the same in sampling."""
 
 from __future__ import annotations
 
 import torch
 
-from diss.conventions import PHI_VALUE
+from diss.phi import phi_like
 
 
 def stage_at(step: int, stage2_start: int) -> int:
@@ -20,8 +20,8 @@ def drop_conditions(sketch: torch.Tensor, stroke: torch.Tensor, p: float, genera
     returns (sketch, stroke, dropped (B, 2) bool: [sketch, stroke])."""
     drop = torch.rand(sketch.shape[0], 2, generator=generator, device=generator.device) < p  # (B, 2)
     drop = drop.to(sketch.device)
-    sketch = torch.where(drop[:, 0, None, None, None], torch.full_like(sketch, PHI_VALUE), sketch)
-    stroke = torch.where(drop[:, 1, None, None, None], torch.full_like(stroke, PHI_VALUE), stroke)
+    sketch = torch.where(drop[:, 0, None, None, None], phi_like(sketch), sketch)
+    stroke = torch.where(drop[:, 1, None, None, None], phi_like(stroke), stroke)
     return sketch, stroke, drop
 
 

@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from diss import defaults
-from diss.conventions import from_model, phi_like
+from diss.conventions import from_model
 from diss.diffusion import BETA_SCHEDULES, X0_CLIP
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
+from diss.phi import phi_like
 from diss.runtime import randn, seeded
 from diss.sampling import sample
 

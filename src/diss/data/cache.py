@@ -33,7 +33,7 @@ from diss.data.images import IMAGE_SUFFIXES, ImageLoadError, center_square, find
 from diss.data.sketch import SketchConfig, extract_sketch
 from diss.data.stroke import StrokeConfig, extract_stroke
 from diss.errors import DissError
-from diss.outputs import output_dir
+from diss.outputs import output_dir, remove_stale, replacing, write_json
 
 FORMAT = "diss-cache"
 VERSION = 1
@@ -130,12 +130,8 @@ def _write_shard(
 ) -> None:
     shards = root / "shards"
     shards.mkdir(exist_ok=True)
-    final = shards / f"{index:05d}"
-    tmp = shards / f".tmp-{index:05d}-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
-    try:
+    with replacing(shards / f"{index:05d}") as tmp:
+        tmp.mkdir()
         for k, name in enumerate(("images", "sketches", "strokes")):
             if arrays:
                 stacked = np.stack([a[k] for a in arrays])
@@ -145,10 +141,6 @@ def _write_shard(
         (tmp / "items.json").write_text(
             json.dumps({"sources": sources, "skipped": skipped}, indent=0), encoding="utf-8"
         )
-        os.rename(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 @dataclass
@@ -187,9 +179,7 @@ def _check_or_write_manifest(root: Path, config: PrepareConfig, overwrite: bool)
         return
     if any(p for p in root.iterdir() if not p.name.startswith(".")):
         raise DissError(f"{root} is not empty and is not a diss cache; give an empty or new folder")
-    tmp = root / ".cache.json.tmp"
-    tmp.write_text(json.dumps(wanted, indent=2), encoding="utf-8")
-    os.replace(tmp, manifest)
+    write_json(manifest, wanted)
 
 
 def prepare(
@@ -215,8 +205,7 @@ def prepare(
         raise DissError(f"no image files under {src} (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     root = output_dir(out)
     _check_or_write_manifest(root, config, overwrite)
-    for stale in (root / "shards").glob(".tmp-*"):  # half-written shards of a killed run
-        shutil.rmtree(stale, ignore_errors=True)
+    remove_stale(root / "shards")  # half-written shards of a killed run
     report = PrepareReport(total_sources=len(paths))
     done: set[str] = set()
     shards = shard_dirs(root)

@@ -11,18 +11,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from diss.conventions import on_white
+from diss.outputs import IMAGE_WRITE_FORMATS, image_format, replacing
+
 #: file name suffixes treated as images when scanning folders (lower case)
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"})
-#: the formats results can be written in, by file name suffix (lower case) → Pillow's format name
-IMAGE_WRITE_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".bmp": "BMP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-}
 _SAVE_OPTIONS = {"JPEG": {"quality": 95}, "WEBP": {"quality": 95}}
 #: images with more pixels than this are refused before decoding (decompression bombs)
 MAX_PIXELS = 64_000_000
@@ -51,7 +44,7 @@ def find_images(root: str | os.PathLike) -> list[Path]:
     return sorted(found)
 
 
-def _to_rgb(img: Image.Image) -> np.ndarray:
+def to_rgb(img: Image.Image) -> np.ndarray:
     """Any PIL mode → (H, W, 3) uint8; transparency is composited onto white."""
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
@@ -69,10 +62,7 @@ def _to_rgb(img: Image.Image) -> np.ndarray:
     elif mode == "LA":
         img = img.convert("RGBA")
     if img.mode == "RGBA" or img.mode == "RGBa":
-        a = np.asarray(img.convert("RGBA"), dtype=np.float32)
-        alpha = a[:, :, 3:4] / 255.0
-        rgb = a[:, :, :3] * alpha + 255.0 * (1.0 - alpha)
-        return rgb.round().astype(np.uint8)
+        return on_white(np.asarray(img.convert("RGBA")))
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
 
 
@@ -102,7 +92,7 @@ def load_image(path: str | os.PathLike, max_pixels: int = MAX_PIXELS) -> np.ndar
                 img.seek(0)  # first frame of an animation
                 img.load()
                 img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+                return to_rgb(img)
     except ImageLoadError:
         raise
     except (UnidentifiedImageError, SyntaxError):
@@ -134,23 +124,13 @@ def resize(array: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
 
 def _save_atomically(array: np.ndarray, path: Path, fmt: str) -> None:
     """Write to a temporary name beside ``path``, then rename it into place: never a half-written file at ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as tmp:
         Image.fromarray(np.ascontiguousarray(array)).save(tmp, format=fmt, **_SAVE_OPTIONS.get(fmt, {}))
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save_png(array: np.ndarray, path: str | os.PathLike) -> None:
     """Write a uint8 array as PNG atomically: to a temporary name beside it, then renamed into place."""
     _save_atomically(array, Path(path), "PNG")
-
-
-def image_format(path: str | os.PathLike) -> str | None:
-    """Pillow's format name for writing ``path`` (from its suffix), or None when the suffix is not an image format."""
-    return IMAGE_WRITE_FORMATS.get(Path(path).suffix.lower())
 
 
 def save_image(array: np.ndarray, path: str | os.PathLike) -> None:

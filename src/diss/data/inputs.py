@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from diss.data.images import ImageLoadError, _to_rgb, load_image, resize
+from diss.conventions import on_white
+from diss.data.images import ImageLoadError, load_image, resize, to_rgb
 from diss.errors import DissError
 
 
@@ -23,7 +24,7 @@ def to_rgb_array(value, what: str) -> np.ndarray:
         except ImageLoadError as e:
             raise DissError(f"{what}: {e}") from None
     if isinstance(value, Image.Image):
-        return _to_rgb(value)
+        return to_rgb(value)
     try:
         import torch
 
@@ -38,16 +39,9 @@ def to_rgb_array(value, what: str) -> np.ndarray:
         if not np.isfinite(a).all():
             raise DissError(f"{what} holds NaN or infinite values")
         a = np.clip(a * 255.0 if a.max(initial=0) <= 1.0 else a, 0, 255).round().astype(np.uint8)
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (1, 3, 4) or min(a.shape[:2]) < 1:
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 3, 4)) or min(a.shape[:2]) < 1:
         raise DissError(f"{what} has shape {a.shape}; give an (H, W), (H, W, 3) or (H, W, 4) image")
-    if a.shape[2] == 1:
-        a = np.repeat(a, 3, axis=2)
-    if a.shape[2] == 4:
-        alpha = a[:, :, 3:4].astype(np.float32) / 255.0
-        a = (a[:, :, :3] * alpha + 255.0 * (1.0 - alpha)).round().astype(np.uint8)
-    return np.ascontiguousarray(a)
+    return np.ascontiguousarray(on_white(a))
 
 
 def _square(a: np.ndarray, size: int) -> np.ndarray:

@@ -22,9 +22,7 @@ from diss.conventions import from_model, to_model
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import center_square, resize
 from diss.data.sketch import extract_sketch
-from diss.evaluate import _save_npy
-from diss.grid import save_grid
-from diss.metrics import (
+from diss.evaluate.metrics import (
     frechet_distance,
     gap_share,
     inception_features,
@@ -32,15 +30,17 @@ from diss.metrics import (
     paired_fid_difference,
     sketch_f1,
 )
+from diss.grid import save_grid
+from diss.outputs import save_npy
 from diss.runtime import seeded
 from diss.upsampler import shrink
 
 
-def _lanczos(images: np.ndarray, size: int) -> np.ndarray:
+def enlarge_lanczos(images: np.ndarray, size: int) -> np.ndarray:
     return np.stack([np.asarray(Image.fromarray(a).resize((size, size), Image.Resampling.LANCZOS)) for a in images])
 
 
-def _f1(sketches: np.ndarray, images: np.ndarray, size: int, tolerances: tuple[float, ...]) -> list[float]:
+def mean_f1(sketches: np.ndarray, images: np.ndarray, size: int, tolerances: tuple[float, ...]) -> list[float]:
     """Mean sketch F1 of ``images`` to ``sketches`` at each tolerance (pixels), lines extracted as the inputs were."""
     lines = [extract_sketch(resize(im, 2 * size), size) for im in images]
     return [
@@ -91,7 +91,8 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
         small, cascade = _make(pipe, small_sketches, sketches, strokes, seed, batch, bar)
         lows, sr = _super_resolve(pipe, real, sketches, seed, batch, bar)
     bar.close()
-    sets = {"cascade": cascade, "lanczos": _lanczos(small, size), "sr": sr, "sr_lanczos": _lanczos(lows, size)}
+    sets = {"cascade": cascade, "lanczos": enlarge_lanczos(small, size), "sr": sr,
+            "sr_lanczos": enlarge_lanczos(lows, size)}  # fmt: skip
     real_feats = inception_features(real)
     floor = inception_features(np.stack([resize(center_square(p), size) for p in floor_photos]))
     feats = {name: inception_features(images) for name, images in sets.items()}
@@ -115,9 +116,9 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
                               "95": [lo, hi]}  # fmt: skip
     # 2 px at every size, and 2 px of the base's size (8 px at 256 for 64): the same lines, judged as coarsely
     tolerances = (2.0, 2.0 * size / base)
-    f1 = {name: _f1(sketches, sets[name], size, tolerances) for name in ("cascade", "lanczos", "sr")}
+    f1 = {name: mean_f1(sketches, sets[name], size, tolerances) for name in ("cascade", "lanczos", "sr")}
     metrics["sketch_f1"] = {name: v[0] for name, v in f1.items()}
-    metrics["sketch_f1"]["base"] = _f1(small_sketches, small, base, (2.0,))[0]
+    metrics["sketch_f1"]["base"] = mean_f1(small_sketches, small, base, (2.0,))[0]
     metrics["sketch_f1_scaled"] = {"tolerance": tolerances[1]} | {name: v[1] for name, v in f1.items()}
     k = min(6, len(real))
     rows = [[real[i], sets["lanczos"][i], cascade[i], sets["sr_lanczos"][i], sr[i]] for i in range(k)]
@@ -126,5 +127,5 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
     samples = out / "samples"
     samples.mkdir(exist_ok=True)
     for name, images in sets.items():
-        _save_npy(samples / f"cascade_{name}.npy", images)  # whole or not at all
+        save_npy(samples / f"cascade_{name}.npy", images)  # whole or not at all
     return metrics

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from diss.data.dataset import SketchStrokeDataset
-from diss.train_config import TrainConfig
+from diss.train.config import TrainConfig
 
 
 class EpochIndexed(Dataset):

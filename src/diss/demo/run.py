@@ -16,23 +16,14 @@ import torch
 
 from diss import defaults
 from diss.conventions import LINE_MAX, stroke_mask, to_uint8
-from diss.data.images import load_image
-from diss.demo_config import DemoConfig
+from diss.demo.config import DemoConfig
 from diss.domains import Domain
 from diss.errors import DissError
-from diss.folder import EXAMPLES, SHIPPED_MODELS, model_domain
+from diss.folder import SHIPPED_MODELS, load_example, model_domain
 from diss.grid import save_grid
 from diss.runtime import seeded
 
 SCALE_VALUES = (0.0, 1.5, 3.0)
-
-
-def load_example(name: str, folder: Path = EXAMPLES) -> tuple[np.ndarray, np.ndarray]:
-    """The (sketch, stroke) drawing ``name`` of the examples folder as uint8 RGB arrays."""
-    try:
-        return load_image(folder / f"{name}-sketch.png"), load_image(folder / f"{name}-stroke.png")
-    except (OSError, ValueError) as e:
-        raise DissError(f"example drawing {name} is missing or unreadable in {folder} ({e})") from None
 
 
 def background_edit(

@@ -12,21 +12,19 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
 
 from diss import defaults
+from diss.checks import check_output_size
 from diss.data.cache import PrepareConfig, make_triple
 from diss.data.images import ImageLoadError, center_square, find_images, load_image, resize
 from diss.data.sketch import extract_sketch
 from diss.errors import DissError, require
-from diss.evaluate_config import STUDIES, EvalConfig
-from diss.evaluate_report import write_grid, write_plots, write_report
-from diss.folder import default_steps, resolve_model, sha256_file
-from diss.metrics import (
+from diss.evaluate.config import STUDIES, EvalConfig
+from diss.evaluate.metrics import (
     diversity,
     frechet_distance,
     inception_features,
@@ -35,13 +33,15 @@ from diss.metrics import (
     sketch_f1,
     stroke_error,
 )
-from diss.pipeline_checks import check_output_size
+from diss.evaluate.report import write_grid, write_plots, write_report
+from diss.folder import default_steps, resolve_model, sha256_file
+from diss.outputs import save_npy, write_json
 from diss.runtime import seeded
 
 log = logging.getLogger(__name__)
 
 
-def _load_photos(folder: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def load_photos(folder: str, n: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """2n readable photos spread evenly over the folder in name order, alternately into the evaluation set and the
     floor set, so both hold the same mix (folders sorted by class, as both shipped domains are, would otherwise give
     the first classes to one and the next to the other); fewer photos → halves of what there is."""
@@ -147,12 +147,6 @@ def _generate(pipe, setting: dict, sketches, strokes, seed: int, batch: int, off
     return np.concatenate(out)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(f".{path.name}.tmp.npy")
-    np.save(tmp, array)
-    os.replace(tmp, path)
-
-
 def _cached(path: Path, key: dict, make, *args) -> np.ndarray:
     """The images an earlier run saved at ``path`` when its record beside them (``NAME.json``) holds the same ``key``
     (model weights, backend, setting, seeds, inputs) and they load as the uint8 images ``key`` expects; else
@@ -169,10 +163,8 @@ def _cached(path: Path, key: dict, make, *args) -> np.ndarray:
             return images
     record.unlink(missing_ok=True)  # no record vouches for images that are not written yet
     images = make(*args)
-    _save_npy(path, images)
-    tmp = record.with_name(f".{record.name}.tmp")
-    tmp.write_text(json.dumps(key, indent=1), encoding="utf-8")
-    os.replace(tmp, record)
+    save_npy(path, images)
+    write_json(record, key, indent=1)
     return images
 
 
@@ -258,7 +250,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
         pipe.compile()
     check_output_size(pipe, cfg.size, "--size")
     out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind
-    photos, floor_photos = _load_photos(cfg.data, cfg.num)  # read once: the cascade study takes them at its size
+    photos, floor_photos = load_photos(cfg.data, cfg.num)  # read once: the cascade study takes them at its size
     real, sketches, strokes, floor = _inputs(cfg, pipe.size, photos, floor_photos)
     real_feats = inception_features(real)
     floor_feats = inception_features(floor)
@@ -293,16 +285,14 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     if "sdedit" in cfg.studies:
         metrics["sdedit"] = {k: v for k, v in metrics["settings"].items() if v["study"] == "sdedit"}
     if "drawings" in cfg.studies:
-        from diss.evaluate_drawings import drawings_study
+        from diss.evaluate.drawings import drawings_study
 
         metrics["drawings"] = drawings_study(pipe, real_feats, cfg, out, progress)
     if cfg.size is not None and cfg.size != pipe.size:
-        from diss.evaluate_cascade import cascade_study
+        from diss.evaluate.cascade import cascade_study
 
         metrics["cascade"] = cascade_study(pipe, photos, floor_photos, cfg.seed, cfg.batch_size, out, progress)
-    tmp = out / ".metrics.json.tmp"
-    tmp.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
-    os.replace(tmp, out / "metrics.json")
+    write_json(out / "metrics.json", metrics)
     plots = write_plots(metrics, out)
     write_grid(out, real, sketches, strokes, samples_dir, settings)
     write_report(metrics, out, plots)

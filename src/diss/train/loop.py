@@ -4,8 +4,8 @@ Stage 1 always gives both conditions; stage 2 fine-tunes with each condition ind
 probability ``p_uncond`` (0.3 in the paper), which makes the two-dimensional classifier-free guidance possible
 (``diss.two_stage``).
 Everything random in a step (data order, augmentation, noise, timesteps, condition dropout) is derived from
-(seed, step), so a resumed run sees exactly what an uninterrupted one would (``diss.train_schedule``); a run's
-checkpoints, previews and log are ``diss.train_run``'s.
+(seed, step), so a resumed run sees exactly what an uninterrupted one would (``diss.train.schedule``); a run's
+checkpoints, previews and log are ``diss.train.run``'s.
 """
 
 from __future__ import annotations
@@ -19,16 +19,17 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from diss.checkpoint import list_checkpoints
 from diss.data.augment import AugmentConfig
 from diss.data.dataset import SketchStrokeDataset
 from diss.diffusion import q_sample, training_loss
 from diss.errors import DissError
 from diss.model import ModelConfig, count_parameters, model_input
+from diss.outputs import write_json
 from diss.runtime import Runtime
-from diss.train_config import STAGES, TrainConfig  # noqa: F401  (also importable from here, as before)
-from diss.train_run import Run, model_config_of, setup_run
-from diss.train_schedule import EpochIndexed, StepBatches, TimeBudget, learning_rate, step_generator
+from diss.train.checkpoint import list_checkpoints
+from diss.train.config import STAGES, TrainConfig  # noqa: F401  (also importable from here, as before)
+from diss.train.run import Run, model_config_of, setup_run
+from diss.train.schedule import EpochIndexed, StepBatches, TimeBudget, learning_rate, step_generator
 from diss.two_stage import stage_at, training_conditions
 from diss.upsampler import upsampler_loss
 
@@ -83,9 +84,7 @@ def _prepare_run_folder(config: TrainConfig, resume: bool, is_main: bool) -> tup
     model_config = model_config_of(config)
     if is_main:
         run.mkdir(parents=True, exist_ok=True)
-        tmp = run / ".train_config.json.tmp"
-        tmp.write_text(json.dumps(dataclasses.asdict(config), indent=2), encoding="utf-8")
-        os.replace(tmp, saved)
+        write_json(saved, dataclasses.asdict(config))
         (run / "model_config.json").write_text(json.dumps(model_config.to_json(), indent=2), encoding="utf-8")
     return config, model_config
 
@@ -212,7 +211,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     step = _loop(run, model, loader, batches.global_batch, log_with, progress, on_step, started)
     accelerator.end_training()
     if accelerator.is_main_process:
-        from diss.export import export_pipeline
+        from diss.train.export import export_pipeline
 
         export_pipeline(config.out, Path(config.out) / "pipeline")
         run.say(f"done: step {step}, {run.images_seen:,} images seen; model: {Path(config.out) / 'pipeline'}")
@@ -302,10 +301,7 @@ def _shorten(config: TrainConfig, max_steps: int, is_main: bool, say) -> None:
         f"(stage 2 from {config.stage2_start()})"
     )
     if is_main:
-        saved = Path(config.out) / "train_config.json"
-        tmp = saved.with_name(".train_config.json.tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(config), indent=2), encoding="utf-8")
-        os.replace(tmp, saved)
+        write_json(Path(config.out) / "train_config.json", dataclasses.asdict(config))
 
 
 # ---------------------------------------------------------------------------------------------------- export

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from diss import defaults
-from diss.app import PREVIEW_STEPS, SAMPLER_CHOICES, DissApp
-from diss.app_config import AppConfig
-from diss.canvas import CANVAS, blank_canvas
+from diss.app.canvas import CANVAS, blank_canvas
+from diss.app.config import AppConfig
+from diss.app.endpoints import PREVIEW_STEPS, SAMPLER_CHOICES, DissApp
 from diss.errors import DissError
 
 

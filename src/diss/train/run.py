@@ -13,15 +13,15 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from diss.checkpoint import Checkpoint, list_checkpoints, load_newest, save_checkpoint
 from diss.conventions import from_model
 from diss.diffusion import make_scheduler
 from diss.errors import DissError
 from diss.model import ModelConfig, build_unet, model_input, preset
 from diss.runtime import randn
-from diss.train_config import TrainConfig
+from diss.train.checkpoint import Checkpoint, list_checkpoints, load_newest, save_checkpoint
+from diss.train.config import TrainConfig
 
-log = logging.getLogger("diss.train")  # the training's log lines, under the name they always had
+log = logging.getLogger("diss.train.loop")  # the training's log lines, under the name they always had
 
 
 def model_config_of(config: TrainConfig):

@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from diss.errors import DissError
+from diss.outputs import remove_stale, replacing
 
 FORMAT = "diss-checkpoint"
 VERSION = 1
@@ -80,34 +81,27 @@ def save_checkpoint(run: str | os.PathLike, ckpt: Checkpoint, keep: int = 3) -> 
     folder = Path(run) / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     final = folder / f"step-{ckpt.step:08d}"
-    tmp = folder / f".tmp-step-{ckpt.step:08d}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp.mkdir()
-        opt_tensors, opt_meta = _flatten_optimizer(ckpt.optimizer)
-        for name, tensors in (("model", _cpu(ckpt.model)), ("ema", _cpu(ckpt.ema)), ("optimizer", opt_tensors)):
-            save_file(tensors, tmp / f"{name}.safetensors")
-            _fsync(tmp / f"{name}.safetensors")  # on disk before state.json says the checkpoint is complete
-        state = {"format": FORMAT, "version": VERSION, "step": ckpt.step, "optimizer": opt_meta, **ckpt.state}
-        with open(tmp / "state.json", "w", encoding="utf-8") as f:  # written last: its presence marks completeness
-            json.dump(state, f, indent=1)
-            f.flush()
-            os.fsync(f.fileno())
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
+        with replacing(final) as tmp:
+            tmp.mkdir()
+            opt_tensors, opt_meta = _flatten_optimizer(ckpt.optimizer)
+            for name, tensors in (("model", _cpu(ckpt.model)), ("ema", _cpu(ckpt.ema)), ("optimizer", opt_tensors)):
+                save_file(tensors, tmp / f"{name}.safetensors")
+                _fsync(tmp / f"{name}.safetensors")  # on disk before state.json says the checkpoint is complete
+            state = {"format": FORMAT, "version": VERSION, "step": ckpt.step, "optimizer": opt_meta, **ckpt.state}
+            with open(tmp / "state.json", "w", encoding="utf-8") as f:  # written last: its presence marks completeness
+                json.dump(state, f, indent=1)
+                f.flush()
+                os.fsync(f.fileno())
         _fsync(folder)  # the rename itself survives a crash
     except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise DissError(
             f"could not save the checkpoint of step {ckpt.step} in {folder} ({e.strerror or e}); "
             "the previous checkpoints are intact; free some disk space and resume"
         ) from None
     for old in list_checkpoints(run)[:-keep] if keep > 0 else []:
         shutil.rmtree(old, ignore_errors=True)
-    for stale in folder.glob(".tmp-*"):
-        if stale != tmp:
-            shutil.rmtree(stale, ignore_errors=True)
+    remove_stale(folder)
     return final
 
 

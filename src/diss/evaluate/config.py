@@ -6,9 +6,18 @@ This module imports nothing heavy (no numpy, torch or metrics), so that ``diss -
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from diss import defaults
+from diss.errors import DissError
 from diss.options import BACKEND_HELP, COMPILE_HELP, MODEL_HELP, STEPS_HELP, VERBOSE_HELP, opt
+
+
+def check_photo_folder(path: str) -> None:
+    """Refuse a photo folder that is not there, before the evaluation's slow imports: a typo answers at once."""
+    if not Path(path).is_dir():
+        raise DissError(f"photo folder {path} does not exist")
+
 
 STUDIES = ("base", "realism", "scales", "realism_mode", "steps", "sdedit", "drawings")
 
@@ -45,7 +54,7 @@ class EvalConfig:
     step_reference: tuple[str, int] = ("ddpm", 250)  # the original procedure's sampler: the quality to keep
     step_tolerance: float = 0.05  # "equal quality": FID at most 5% above the reference's
     sdedit_t0: tuple[float, ...] = (0.3, 0.5, 0.7)
-    # the drawings study (diss.evaluate_drawings): the cartoon drawings besides the examples, and the dial's values
+    # the drawings study (diss.evaluate.drawings): the cartoon drawings besides the examples, and the dial's values
     drawing_num: int = 63
     drawing_realism: tuple[float, ...] = defaults.REALISM_SWEEP
     diversity_inputs: int = 8

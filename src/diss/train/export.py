@@ -11,12 +11,13 @@ from pathlib import Path
 import torch
 
 from diss import defaults
-from diss.checkpoint import load_newest
-from diss.conventions import PHI_VALUE
 from diss.diffusion import make_scheduler
 from diss.errors import DissError
 from diss.model import ModelConfig, build_unet
-from diss.train_config import TrainConfig
+from diss.outputs import replacing
+from diss.phi import PHI_VALUE
+from diss.train.checkpoint import load_newest
+from diss.train.config import TrainConfig
 
 
 def export_pipeline(
@@ -97,7 +98,6 @@ def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str
 def _save_folder(pipe, out: Path, dtype: torch.dtype, domain: str | None, steps: int | None = None) -> Path:
     """``pipe`` in ``dtype``, its ``domain`` and default sampling ``steps`` (if given) in diss.json, saved into a
     temporary folder, then renamed to ``out``: never a half-written model."""
-    import shutil
 
     from diss.folder import model_steps
 
@@ -108,15 +108,10 @@ def _save_folder(pipe, out: Path, dtype: torch.dtype, domain: str | None, steps:
         pipe.diss_meta["defaults"] = {"steps": steps}
         model_steps(pipe.diss_meta, "--steps")  # refused before anything is written
 
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tmp.mkdir(parents=True)
-        pipe.save_pretrained(tmp)  # with diss.json: the record and the weights' sums, checked on every load
-        if out.exists():
-            shutil.rmtree(out)
-        os.rename(tmp, out)
+        with replacing(out) as tmp:
+            tmp.mkdir(parents=True)
+            pipe.save_pretrained(tmp)  # with diss.json: the record and the weights' sums, checked on every load
     except OSError as e:
-        shutil.rmtree(tmp, ignore_errors=True)
         raise DissError(f"could not export the model to {out} ({e.strerror or e})") from None
     return out

@@ -19,11 +19,7 @@ import numpy as np
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no version check or telemetry: the app stays offline
 
 from diss import defaults  # noqa: E402
-from diss.app_config import AppConfig  # noqa: E402
-from diss.app_models import AppModels  # noqa: E402
-from diss.app_worker import ModelLock, Stopped, digest, stream  # noqa: E402
-from diss.canvas import (  # noqa: E402
-    _on_white,
+from diss.app.canvas import (  # noqa: E402
     blank_canvas,
     blank_strokes,
     canvas_value,
@@ -32,7 +28,10 @@ from diss.canvas import (  # noqa: E402
     sketch_guide,
     strokes_value,
 )
-from diss.conventions import to_uint8  # noqa: E402
+from diss.app.config import AppConfig  # noqa: E402
+from diss.app.models import AppModels  # noqa: E402
+from diss.app.worker import ModelLock, Stopped, digest, stream  # noqa: E402
+from diss.conventions import on_white, to_uint8  # noqa: E402
 from diss.errors import DissError  # noqa: E402
 
 SAMPLER_CHOICES = list(defaults.SAMPLERS)
@@ -104,7 +103,7 @@ class DissApp:
 
     def load_example(self, domain: str | None, name: str):
         """An example drawing of ``domain`` (examples/) → both canvases."""
-        from diss.demo import load_example
+        from diss.folder import load_example
 
         self.check_domain(domain)
         if name not in self.example_names(domain):
@@ -389,7 +388,7 @@ class DissApp:
         except DissError as e:
             yield _no_change(), f"error: {e}"
             return
-        image = _on_white(image)
+        image = on_white(image)
         sketch, stroke, _ = self._drawing(sketch_canvas, stroke_canvas)
         make = self._images(domain, sketch, stroke, kw, seed, num, "edited, seed", image=image, mask_image=mask)
         yield from self._run(make, kw["num_inference_steps"], f"local edit, seed {seed}")

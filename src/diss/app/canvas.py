@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from diss.conventions import on_white, stroke_mask
+
 CANVAS = 256  # side of the drawing canvases (px); drawings are resized to the model's side
-WHITE_LEVEL = 250  # a canvas whose every pixel is at least this is empty
 GUIDE_OPACITY = 0.2  # the sketch's lines under the strokes canvas: 20% ink on white
 
 
@@ -48,25 +49,14 @@ def stroke_layer(image: np.ndarray) -> np.ndarray:
     so that the guide shows through where nothing is painted and the layer composited onto white is the strokes."""
     from PIL import Image
 
-    rgb = np.asarray(Image.fromarray(_on_white(image)).resize((CANVAS, CANVAS), Image.Resampling.LANCZOS))
-    alpha = np.where((rgb >= WHITE_LEVEL).all(axis=2), 0, 255).astype(np.uint8)
+    rgb = np.asarray(Image.fromarray(on_white(image)).resize((CANVAS, CANVAS), Image.Resampling.LANCZOS))
+    alpha = np.where(stroke_mask(rgb), 255, 0).astype(np.uint8)
     return np.dstack([rgb, alpha])
 
 
 def strokes_value(strokes: np.ndarray, sketch: np.ndarray | None) -> dict:
     """A strokes canvas holding ``strokes`` in its layer over the faint guide of ``sketch``."""
     return {"background": sketch_guide(sketch), "layers": [stroke_layer(strokes)], "composite": None}
-
-
-def _on_white(rgba: np.ndarray) -> np.ndarray:
-    """(H, W, 3 or 4) → (H, W, 3) uint8, transparency composited onto white."""
-    a = np.asarray(rgba)
-    if a.ndim == 2:
-        a = np.repeat(a[..., None], 3, axis=2)
-    if a.shape[2] == 4:
-        alpha = a[..., 3:4].astype(np.float32) / 255.0
-        a = (a[..., :3].astype(np.float32) * alpha + 255.0 * (1.0 - alpha)).round()
-    return a[..., :3].astype(np.uint8)
 
 
 def _over(image: np.ndarray | None, layer) -> np.ndarray | None:
@@ -90,15 +80,15 @@ def flatten(value, background: bool = True) -> np.ndarray | None:
     if not value:
         return None
     if background and value.get("composite") is not None:
-        image = _on_white(value["composite"])
+        image = on_white(value["composite"])
     else:
         image = None
         if background and value.get("background") is not None:
-            image = _on_white(value["background"])
+            image = on_white(value["background"])
         for layer in value.get("layers") or []:
             if layer is not None and (image is not None or not background):
                 image = _over(image, layer)
-    if image is None or image.min() >= WHITE_LEVEL:
+    if image is None or not stroke_mask(image).any():  # nothing darker than "no stroke here" white
         return None
     return image
 

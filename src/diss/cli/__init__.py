@@ -1,32 +1,24 @@
-"""The ``diss`` command line: parses arguments, calls the command (``diss.cli_commands``), prints one clear line on
-error. The flags of train, demo, app and evaluate are made from their config dataclasses (``diss.cli_args``)."""
+"""The ``diss`` command line: parses arguments, runs the command, prints one clear line on error. The flags of train,
+demo, app and evaluate are made from their config dataclasses (``diss.cli.args``); each command's body is a function of
+its module in this package (``COMMANDS``), imported only when that command runs, here and nowhere else, so that
+``diss --help`` and an argument error answer at once (no torch, diffusers or Gradio)."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
 
 from diss import __version__, defaults
-from diss.app_config import AppConfig
-from diss.cli_args import add_config_args, add_sampling_args, domain_name, step_count
-from diss.cli_commands import (
-    cmd_app,
-    cmd_demo,
-    cmd_edit,
-    cmd_evaluate,
-    cmd_export,
-    cmd_extract,
-    cmd_generate,
-    cmd_prepare,
-    cmd_train,
-)
+from diss.app.config import AppConfig
+from diss.cli.args import add_config_args, add_sampling_args, domain_name, step_count
 from diss.data.options import EXTRACT_ORDER, PREPARE_ORDER, ExtractOptions, PrepareOptions
-from diss.demo_config import DemoConfig
-from diss.errors import DissError
-from diss.evaluate_config import EvalConfig
-from diss.train_config import TrainConfig
+from diss.demo.config import DemoConfig
+from diss.errors import DissError, require
+from diss.evaluate.config import EvalConfig, check_photo_folder
+from diss.train.config import TrainConfig
 
 
 class _Parser(argparse.ArgumentParser):
@@ -53,6 +45,29 @@ EVALUATE_FLAGS = ("model", "data", "out", "num", "sampler", "steps", "seed", "ba
                   "verbose", "studies", "realism")  # fmt: skip
 
 
+#: each command: the module of this package whose function of the command's name runs it, and what must hold before it
+#: is imported (an extra installed, an argument checked without the heavy imports)
+COMMANDS = {
+    "prepare": ("data", None),
+    "extract": ("data", None),
+    "train": ("train", None),
+    "export": ("train", None),
+    "generate": ("generate", None),
+    "edit": ("generate", None),
+    "demo": ("demo", None),
+    "app": ("app", lambda args: require("gradio", "app", "diss app")),
+    "evaluate": ("evaluate", lambda args: check_photo_folder(args.data)),
+}
+
+
+def run_command(args: argparse.Namespace) -> int:
+    """Check what the command needs, import its module (the one lazy import of the command line), run it."""
+    module, check = COMMANDS[args.command]
+    if check is not None:
+        check(args)
+    return int(getattr(importlib.import_module(f"diss.cli.{module}"), args.command)(args) or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="diss", description="Sketch + colour strokes → realistic images (DiSS).")
     parser.add_argument("--version", action="version", version=f"diss {__version__}")
@@ -62,42 +77,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("src", metavar="SRC_DIR", help="folder of photos (searched recursively; any common format)")
     p.add_argument("out", metavar="OUT_DIR", help="cache folder to create or resume")
     add_config_args(p, PrepareOptions, PREPARE_ORDER)
-    p.set_defaults(func=cmd_prepare)
 
     p = sub.add_parser("extract", help="sketch and/or strokes of one photo or a folder of photos, as PNG")
     p.add_argument("input", metavar="IMAGE_OR_DIR")
     add_config_args(p, ExtractOptions, EXTRACT_ORDER)
-    p.set_defaults(func=cmd_extract)
 
     p = sub.add_parser("train", help="train a model on a cache (accelerate: CPU, GPU, multi-GPU, multi-node)")
     add_config_args(p, TrainConfig)
     p.add_argument("--resume", action="store_true", help="continue from the newest complete checkpoint")
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("generate", help="images from a sketch and/or colour strokes")
     add_sampling_args(p)
-    p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("edit", help="regenerate the masked part of an image (white = regenerate)")
     p.add_argument("--image", required=True, metavar="I", help="image or folder to edit")
     p.add_argument("--mask", required=True, metavar="M", help="mask or folder: white = regenerate, black = keep")
     add_sampling_args(p)
-    p.set_defaults(func=cmd_edit)
 
     p = sub.add_parser("demo", help="realism sweep, scale grid and local editing on the shipped model (offline)")
     add_config_args(p, DemoConfig)
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("app", help="the drawing app in the browser (Gradio, offline, localhost)")
     add_config_args(p, AppConfig)
-    p.set_defaults(func=cmd_app)
 
     p = sub.add_parser("evaluate", help="FID/KID, sketch F1, stroke error, trade-off studies, SDEdit baseline")
     add_config_args(p, EvalConfig, EVALUATE_FLAGS)
     p.add_argument("--quiet", action="store_true")
-    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="EMA weights of a run's newest checkpoint → a model folder")
     p.add_argument("run", metavar="RUN")
@@ -110,7 +117,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=step_count, metavar="N", help="the model's default sampling steps, kept in "
                    f"diss.json: every command uses them unless given --steps (default: {defaults.STEPS}; a cascade "
                    "keeps its base's)")  # fmt: skip
-    p.set_defaults(func=cmd_export)
     return parser
 
 
@@ -152,14 +158,14 @@ class _Stderr(logging.StreamHandler):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
+    if not args.command:
         parser.print_help()
         return 2
     logger, handler = logging.getLogger("diss"), _Stderr()
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     try:
-        return int(args.func(args) or 0)
+        return run_command(args)
     except DissError as e:
         print(f"diss {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -1,6 +1,6 @@
 """``diss evaluate --studies drawings``: the realism dial on drawings that come from no photo ([4/5]).
 
-The drawings: the example drawings of ``examples/`` and the seeded cartoon flowers of ``diss.drawings``. For each
+The drawings: the example drawings of ``examples/`` and the seeded cartoon flowers of ``diss.data.drawings``. For each
 realism of ``drawing_realism``, one sample per drawing (seed + its index, the same in every row): KID and FID against
 the held-out photos (does it look like a photo?), stroke error ΔE to the drawing's own colours (does it keep the
 drawing's look?), sketch F1 to its lines, the diversity of a few seeds per drawing, and the colour the demo's daisy's
@@ -17,8 +17,7 @@ import numpy as np
 from diss.conventions import LINE_MAX, stroke_mask, to_uint8
 from diss.data.images import resize
 from diss.data.sketch import extract_sketch
-from diss.grid import save_grid
-from diss.metrics import (
+from diss.evaluate.metrics import (
     diversity,
     frechet_distance,
     inception_features,
@@ -26,6 +25,7 @@ from diss.metrics import (
     sketch_f1,
     stroke_error,
 )
+from diss.grid import save_grid
 from diss.realism import lowpass_side
 from diss.runtime import seeded
 
@@ -36,16 +36,16 @@ CREAM_L, CREAM_C = 75.0, 20.0
 def benchmark(seed: int, n: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, sketch (S, S), strokes (S, S, 3)) of the flower example drawings, then of ``n`` seeded cartoon flowers
     (the benchmark is of the flowers domain)."""
-    from diss.demo import load_example
+    from diss.data.drawings import make_drawings
     from diss.domains import DOMAINS
-    from diss.drawings import make_drawings
+    from diss.folder import load_example
 
     examples = [(name, sketch.min(axis=-1), stroke) for name in DOMAINS["flowers"].examples
                 for sketch, stroke in [load_example(name)]]  # fmt: skip  # RGB files → (S, S) lines
     return examples + [(d.name, d.sketch, d.stroke) for d in make_drawings(n, seed)]
 
 
-def _lines(sketch: np.ndarray, size: int) -> np.ndarray:
+def lines_at(sketch: np.ndarray, size: int) -> np.ndarray:
     """A drawing's sketch at ``size``: any darkening of the area-resized lines is a line (uint8, 0 = line)."""
     small = cv2.resize(sketch, (size, size), interpolation=cv2.INTER_AREA)
     return np.where(small < LINE_MAX, 0, 255).astype(np.uint8)
@@ -65,7 +65,7 @@ def petal_colour(stroke: np.ndarray, images: list[np.ndarray], sketch: np.ndarra
     chroma = np.hypot(lab[:, 1], lab[:, 2])
     petals = (lab[:, 0] > 85) & (chroma < 12) & stroke_mask(small.reshape(-1, 3))  # painted cream, not white paper
     if sketch is not None:
-        petals &= _lines(sketch, size).reshape(-1) > 0
+        petals &= lines_at(sketch, size).reshape(-1) > 0
     got = np.concatenate([_lab(im)[petals] for im in images])
     a, b = got[:, 1].mean(), got[:, 2].mean()
     light, colourful = float(got[:, 0].mean()), float(np.hypot(a, b))
@@ -73,7 +73,7 @@ def petal_colour(stroke: np.ndarray, images: list[np.ndarray], sketch: np.ndarra
             "cream": bool(light >= CREAM_L and colourful <= CREAM_C)}  # fmt: skip
 
 
-def _generate(pipe, sketches, strokes, seeds, realism: float | None, batch: int, **kw) -> np.ndarray:
+def generate_drawings(pipe, sketches, strokes, seeds, realism: float | None, batch: int, **kw) -> np.ndarray:
     """One image per drawing (N, S, S, 3) uint8, seed i for drawing i, in batches; ``kw``: more pipeline settings."""
     out = []
     for start in range(0, len(sketches), batch):
@@ -94,7 +94,7 @@ def drawings_study(pipe, real_feats: np.ndarray, cfg, out: Path, progress: bool 
     size, n = pipe.size, len(drawings)
     k, m = min(cfg.diversity_inputs, n), cfg.diversity_samples
     daisy = names.index("daisy")
-    lines = [_lines(s, size) for s in sketches]
+    lines = [lines_at(s, size) for s in sketches]
     small_strokes = [cv2.resize(s, (size, size), interpolation=cv2.INTER_AREA) for s in strokes]
     result: dict = {"n": n, "names": names, "realism": {}}
     rows: list[list[np.ndarray]] = []
@@ -102,12 +102,12 @@ def drawings_study(pipe, real_feats: np.ndarray, cfg, out: Path, progress: bool 
     rows.append([np.minimum(strokes[i], sketches[i][..., None]) for i in columns])
     bar = tqdm(cfg.drawing_realism, desc="drawings", unit="realism", disable=not progress)
     for r in bar:
-        images = _generate(pipe, sketches, strokes, list(range(cfg.seed, cfg.seed + n)), r, cfg.batch_size)
+        images = generate_drawings(pipe, sketches, strokes, list(range(cfg.seed, cfg.seed + n)), r, cfg.batch_size)
         repeated = [i for i in range(k) for _ in range(m)]
-        many = _generate(pipe, [sketches[i] for i in repeated], [strokes[i] for i in repeated],
-                         [cfg.seed + 10_000 + j for j in range(k * m)], r, cfg.batch_size)  # fmt: skip
-        demo = _generate(pipe, [sketches[daisy]] * 4, [strokes[daisy]] * 4, list(range(cfg.seed, cfg.seed + 4)), r,
-                         cfg.batch_size)  # fmt: skip
+        many = generate_drawings(pipe, [sketches[i] for i in repeated], [strokes[i] for i in repeated],
+                                 [cfg.seed + 10_000 + j for j in range(k * m)], r, cfg.batch_size)  # fmt: skip
+        demo = generate_drawings(pipe, [sketches[daisy]] * 4, [strokes[daisy]] * 4,
+                                 list(range(cfg.seed, cfg.seed + 4)), r, cfg.batch_size)  # fmt: skip
         feats = inception_features(images)
         f1 = [sketch_f1(lines[i], extract_sketch(resize(images[i], 2 * size), size))[2] for i in range(n)]
         result["realism"][f"{r:g}"] = {
@@ -128,7 +128,7 @@ def drawings_study(pipe, real_feats: np.ndarray, cfg, out: Path, progress: bool 
 
 def _sheet_columns(names: list[str]) -> list[int]:
     """The contact sheet's drawings: the examples, then the first drawing of each style."""
-    from diss.drawings import STYLES
+    from diss.data.drawings import STYLES
 
     examples = [i for i, name in enumerate(names) if "-" not in name]
     firsts = [next(i for i, name in enumerate(names) if name.startswith(f"{s}-")) for s in STYLES

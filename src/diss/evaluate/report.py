@@ -168,7 +168,7 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
     if "cascade" in metrics:
         lines += _cascade_lines(metrics["cascade"])
     if "drawings" in metrics:
-        from diss.evaluate_drawings import drawing_lines
+        from diss.evaluate.drawings import drawing_lines
 
         lines += drawing_lines(metrics["drawings"])
     if "equal_quality" in metrics:
