@@ -32,7 +32,8 @@ FLOORS: dict[str, int] = {
     **dict.fromkeys(["diss", "diss.pipeline", "diss.checks", "diss.loading"], 3),
     # 4: the applications
     **dict.fromkeys(["diss.app", "diss.app.canvas", "diss.app.config", "diss.app.endpoints", "diss.app.layout",
-                     "diss.app.models", "diss.app.worker", "diss.demo", "diss.demo.config", "diss.demo.run",
+                     "diss.app.models", "diss.app.preview", "diss.app.worker", "diss.demo", "diss.demo.config",
+                     "diss.demo.run",
                      "diss.evaluate", "diss.evaluate.cascade", "diss.evaluate.config", "diss.evaluate.drawings",
                      "diss.evaluate.metrics", "diss.evaluate.report", "diss.evaluate.run", "diss.train",
                      "diss.train.checkpoint", "diss.train.config", "diss.train.export", "diss.train.loop",

@@ -18,6 +18,12 @@ def check_output_size(pipe, size, name: str = "output_size") -> None:
         raise DissError(f"{name} must be {has}, not {size!r}{why}")
 
 
+def check_scale(name: str, value) -> None:
+    """A guidance scale given as a number: in [0, MAX_GUIDANCE_SCALE] (nan refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= MAX_GUIDANCE_SCALE:
+        raise DissError(f"{name} must be a number in [0, {MAX_GUIDANCE_SCALE:g}], not {value!r}")
+
+
 def check_inputs(
     self, *, num_inference_steps, num_images, realism, realism_mode, image, mask_image, strength, sampler,
     generator, latents, output_type, sketch_guidance_scale, stroke_guidance_scale,
@@ -47,8 +53,9 @@ def check_inputs(
     if guidance_start > guidance_end:
         raise DissError(f"guidance_start ({guidance_start}) must not be after guidance_end ({guidance_end})")
     check_output_size(self, output_size)
-    if isinstance(upsampler_steps, bool) or not isinstance(upsampler_steps, int) or not 1 <= upsampler_steps <= 1000:
-        raise DissError(f"upsampler_steps must be a whole number, 1 to 1000, not {upsampler_steps!r}")
+    top = defaults.UPSAMPLER_LEVELS  # the upsampler's timesteps: a step each at most
+    if isinstance(upsampler_steps, bool) or not isinstance(upsampler_steps, int) or not 1 <= upsampler_steps <= top:
+        raise DissError(f"upsampler_steps must be a whole number, 1 to {top}, not {upsampler_steps!r}")
     if (
         isinstance(upsampler_noise_level, bool)
         or not isinstance(upsampler_noise_level, int)

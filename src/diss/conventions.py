@@ -24,10 +24,15 @@ NO_STROKE_RGB: tuple[int, int, int] = (255, 255, 255)
 NO_STROKE_MIN: int = 250
 #: painted colours are kept at or below this in their brightest channel, so that paint never reads as "no stroke"
 PAINT_MAX: int = 245
+#: the U-Nets' input channels: the base's concat(x_t (3), sketch (1), strokes (3)) and the upsampler's concat(x_t (3),
+#: the enlarged low-resolution image (3), sketch (1)); the order is ``model.model_input``'s and the upsampler's
+BASE_IN_CHANNELS: int = 3 + 1 + 3
+UPSAMPLER_IN_CHANNELS: int = 3 + 3 + 1
 #: paper colour of a sketch (uint8); lines are darker than this
 SKETCH_PAPER: int = 255
 #: a sketch pixel below this (uint8) is on a line: a thin line shrunk to a small size still darkens the pixels it
-#: crosses this much (the realism dial leaves them out of the paint's low frequencies; the drawing study's lines)
+#: crosses this much (the realism dial leaves them out of the paint's low frequencies; the drawing study's lines; the
+#: lines sketch F1 matches)
 LINE_MAX: int = 200
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from diss.conventions import BASE_IN_CHANNELS, UPSAMPLER_IN_CHANNELS
 from diss.data.images import load_image
 from diss.domains import DEFAULT_DOMAIN, DOMAINS, Domain, domain_of
 from diss.errors import DissError
@@ -109,6 +110,26 @@ def read_json(path: Path) -> dict:
     return value
 
 
+#: diss.json's format version: 2 holds the scheduler that steps (1: the training DDPM, replaced on load by the default)
+FOLDER_VERSION = 2
+#: what a model folder carries so that ``DiffusionPipeline.from_pretrained(folder, custom_pipeline=...)`` finds us
+CUSTOM_PIPELINE_FILE = "pipeline.py"
+CUSTOM_PIPELINE_CODE = (
+    '"""DiSSPipeline for diffusers\' own loader: DiffusionPipeline.from_pretrained(folder, '
+    'custom_pipeline=f"{folder}/pipeline.py", trust_remote_code=True). Needs `pip install diss-diffusion`."""\n\n'
+    "from diss.pipeline import DiSSPipeline  # noqa: F401\n"
+)
+
+
+def forget_source_paths(folder: Path) -> None:
+    """Drop the ``_name_or_path`` diffusers records in the configs of a pipeline loaded from disk: a saved folder does
+    not carry the path of the one it came from (a user's home, a build machine's checkout)."""
+    for path in [folder / "model_index.json", *folder.glob("*/config.json")]:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        if config.pop("_name_or_path", None) is not None:
+            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
 #: a cascade folder's second stage (diss.upsampler): its U-Net and its scheduler, optional components of DiSSPipeline
 UPSAMPLER_PARTS = ("upsampler", "upsampler_scheduler")
 
@@ -129,8 +150,10 @@ def check_unet_config(cfg: dict, folder: Path, sub: str = "unet") -> None:
 
     if cfg.get("_class_name") != "UNet2DModel":
         bad(f"_class_name is {cfg.get('_class_name')!r}, not 'UNet2DModel'")
-    if cfg.get("in_channels") != 7:
-        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not 7 (image + sketch + strokes, or + low image)")
+    channels = BASE_IN_CHANNELS if sub == "unet" else UPSAMPLER_IN_CHANNELS
+    if cfg.get("in_channels") != channels:
+        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not {channels} (image + sketch + strokes, or + low "
+            "image)")  # fmt: skip
     if cfg.get("out_channels") not in ((3, 6) if sub == "unet" else (3,)):
         bad(f"out_channels is {cfg.get('out_channels')!r}")
     if cfg.get("class_embed_type") not in ((None,) if sub == "unet" else ("timestep",)):

@@ -8,10 +8,8 @@ from dataclasses import dataclass
 import torch
 from diffusers import UNet2DModel
 
+from diss.conventions import BASE_IN_CHANNELS
 from diss.errors import DissError
-
-#: channels of the model input: x_t (3), sketch (1), stroke (3)
-IN_CHANNELS = 7
 
 
 @dataclass(frozen=True)
@@ -80,7 +78,7 @@ def build_unet(config: ModelConfig, sample_size: int) -> UNet2DModel:
     up = tuple("AttnUpBlock2D" if a else "UpBlock2D" for a in reversed(config.attention))
     return UNet2DModel(
         sample_size=sample_size,
-        in_channels=IN_CHANNELS,
+        in_channels=BASE_IN_CHANNELS,
         out_channels=config.out_channels,
         block_out_channels=config.block_out_channels,
         layers_per_block=config.layers_per_block,

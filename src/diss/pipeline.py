@@ -26,12 +26,22 @@ from PIL import Image
 
 from diss import __version__, defaults
 from diss.backend import precision_hint
-from diss.checks import check_inputs
+from diss.checks import check_inputs, check_scale
 from diss.conditions import as_batch, as_mask, as_scale
 from diss.data.inputs import prepare_image, prepare_sketch, prepare_stroke
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
-from diss.folder import UPSAMPLER_PARTS, check_model_folder, model_steps, read_json, write_sums
+from diss.folder import (
+    CUSTOM_PIPELINE_CODE,
+    CUSTOM_PIPELINE_FILE,
+    FOLDER_VERSION,
+    UPSAMPLER_PARTS,
+    check_model_folder,
+    forget_source_paths,
+    model_steps,
+    read_json,
+    write_sums,
+)
 from diss.guidance import guidance_interval, two_condition_guidance
 from diss.phi import phi_like
 from diss.realism import (
@@ -47,31 +57,12 @@ from diss.sampling import sample
 from diss.schedulers import make_sampler
 from diss.upsampler import FACTOR, cast_level_embedding, make_upsampler_sampler, upsample
 
-MAX_GUIDANCE_SCALE = defaults.MAX_GUIDANCE_SCALE  # re-exported: decided in defaults.py
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-#: diss.json's format version: 2 holds the scheduler that steps (1: the training DDPM, replaced on load by the default)
-FOLDER_VERSION = 2
-#: what a model folder carries so that ``DiffusionPipeline.from_pretrained(folder, custom_pipeline=...)`` finds us
-CUSTOM_PIPELINE_FILE = "pipeline.py"
-CUSTOM_PIPELINE_CODE = (
-    '"""DiSSPipeline for diffusers\' own loader: DiffusionPipeline.from_pretrained(folder, '
-    'custom_pipeline=f"{folder}/pipeline.py", trust_remote_code=True). Needs `pip install diss-diffusion`."""\n\n'
-    "from diss.pipeline import DiSSPipeline  # noqa: F401\n"
-)
 
 
 @dataclass
 class DiSSPipelineOutput(BaseOutput):
     images: list[Image.Image] | np.ndarray | torch.Tensor
-
-
-def _forget_source_paths(folder: Path) -> None:
-    """Drop the ``_name_or_path`` diffusers records in the configs of a pipeline loaded from disk: a saved folder does
-    not carry the path of the one it came from (a user's home, a build machine's checkout)."""
-    for path in [folder / "model_index.json", *folder.glob("*/config.json")]:
-        config = json.loads(path.read_text(encoding="utf-8"))
-        if config.pop("_name_or_path", None) is not None:
-            path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
 @contextlib.contextmanager
@@ -142,7 +133,7 @@ class DiSSPipeline(DiffusionPipeline):
             raise DissError("diss saves safetensors only (pickled weights are never loaded)")
         folder = Path(save_directory)
         super().save_pretrained(folder, safe_serialization=True, **kwargs)
-        _forget_source_paths(folder)
+        forget_source_paths(folder)
         (folder / CUSTOM_PIPELINE_FILE).write_text(CUSTOM_PIPELINE_CODE, encoding="utf-8")
         meta = {"format": "diss-model", **self.diss_meta, "version": FOLDER_VERSION, "diss": __version__}
         meta.pop("sha256", None)
@@ -264,6 +255,24 @@ class DiSSPipeline(DiffusionPipeline):
 
         return on_step_end
 
+    def _inputs(self, sketch, stroke, image, mask_image, n: int):
+        """The sketch (n, 1, S, S), strokes (n, 3, S, S), photo (n, 3, S, S) and mask (n, 1, S, S) in {0, 1} at the
+        base's size in model range, each None where not given (the mask also when it is all white)."""
+        size, device = self.size, self.unet.device
+        sk = as_batch(sketch, prepare_sketch, size, n, "sketch", device)
+        st = as_batch(stroke, prepare_stroke, size, n, "stroke", device)
+        photo = as_batch(image, prepare_image, size, n, "image", device)
+        mask = None if mask_image is None else as_mask(mask_image, size, n, device)
+        return sk, st, photo, mask
+
+    def _fresh_scheduler(self, sampler: str | None, steps: int):
+        """The scheduler that steps this call (``sampler``'s, else a copy of ``self.scheduler``), set to ``steps``: a
+        fresh one per call, as calls may run side by side in the app's threads."""
+        base = self.scheduler
+        scheduler = make_sampler(sampler, base.config) if sampler else type(base).from_config(base.config)
+        scheduler.set_timesteps(steps)
+        return scheduler
+
     def _realism_and_edit(self, denoiser, scheduler, sk, st, realism, realism_mode, realism_k, photo, mask, generator):
         """Realism (eq. 8–9; on x̂₀ inside the denoiser, or the paper's hook on x_t) and the local edit (on x̂₀, then
         the final composite): (the denoiser, the hooks after each step)."""
@@ -292,9 +301,7 @@ class DiSSPipeline(DiffusionPipeline):
         ``sketch_guidance_scale`` ≠ 1 guides by the sketch (``upsampler.upsample_denoiser``; none without one)."""
         if self.upsampler is None:
             raise DissError("this model folder holds no upsampler")
-        w, top = sketch_guidance_scale, defaults.MAX_GUIDANCE_SCALE
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= top:  # also refuses nan
-            raise DissError(f"sketch_guidance_scale must be a number in [0, {top:g}], not {w!r}")
+        check_scale("sketch_guidance_scale", sketch_guidance_scale)
         size, n, device = output_size or self.output_sizes[-1], x0.shape[0], self.upsampler.device
         x0 = x0.to(device, torch.float32)
         sk = as_batch(sketch, prepare_sketch, size, n, "sketch", device)  # (n, 1, size, size): the user's lines, sharp
@@ -337,55 +344,43 @@ class DiSSPipeline(DiffusionPipeline):
         callback_on_step_end_tensor_inputs: list[str] = ("latents",),
     ):
         """Generate ``num_images`` images. Each input is one image for all, or a list with one per image (batches of
-        different drawings in one call); a missing sketch or stroke means Φ for that condition.
-
-        ``realism`` in [0, 1] (None: off; default 1; no effect without strokes) swaps low frequencies with the
-        strokes-and-sketch reference (DiSS eq. 8–9; ``realism_mode`` "x0" on the predicted x̂₀, which every scheduler
-        can trust, or "lowpass", the paper's, on x_t after each step). ``image`` + ``strength`` < 1: SDEdit, start from
-        the image noised to that share of the schedule; ``image`` + ``mask_image`` (white = regenerate): a local edit
-        that keeps every pixel outside the mask. ``sampler`` (a name of ``defaults.SAMPLERS``) steps with that
-        scheduler instead of ``self.scheduler`` for this call. ``precision`` "auto" runs the U-Net in bf16 where the
-        hardware has bf16 units, else fp32; the sampler's arithmetic stays fp32. ``output_type`` as in diffusers:
-        "pil", "np" (B, H, W, 3) and "pt" (B, 3, H, W) in [0, 1], "latent" (B, 3, H, W) in model range [-1, 1].
-        ``callback_on_step_end(pipe, i, t, {"latents": x})`` after each step may return {"latents": ...} and set
-        ``pipe._interrupt`` to stop. ``num_inference_steps`` None: the model folder's own default
-        (``self.default_steps``). ``output_size``: the side of the images, the base's (``self.size``) or, in a
-        cascade folder, the upsampler's (the default there): ``upsampler_steps`` steps on the base's image, degraded
-        to ``upsampler_noise_level`` (noise-conditioning augmentation) and enlarged, with the sketch at that size; an
-        edit's pixels outside the mask are then the photo's at that size."""
+        different drawings in one call); a missing sketch or stroke means Φ for that condition. ``realism`` in [0, 1]
+        (None: off; no effect without strokes) swaps low frequencies with the strokes-and-sketch reference (eq. 8–9;
+        ``realism_mode`` "x0" on the predicted x̂₀, which every scheduler can trust, or "lowpass", the paper's, on x_t
+        after each step). ``image`` + ``strength`` < 1: SDEdit from the image noised to that share of the schedule;
+        ``image`` + ``mask_image`` (white = regenerate): a local edit keeping every pixel outside the mask. ``sampler``
+        (one of ``defaults.SAMPLERS``) steps instead of ``self.scheduler`` for this call; ``num_inference_steps`` None:
+        the folder's own (``self.default_steps``). ``precision`` "auto": the U-Net in bf16 where the hardware has it,
+        the sampler's arithmetic fp32. ``output_type`` as in diffusers: "pil", "np" (B, H, W, 3) and "pt" (B, 3, H, W)
+        in [0, 1], "latent" in [-1, 1]. ``callback_on_step_end(pipe, i, t, {"latents": x})`` may return {"latents":
+        ...} and set ``pipe._interrupt`` to stop. ``output_size``: the base's side (``self.size``) or, in a cascade
+        folder, the upsampler's (its default): ``upsampler_steps`` steps on the base's image, degraded to
+        ``upsampler_noise_level`` and enlarged, with the sketch at that size (an edit keeps the photo's pixels)."""
         num_inference_steps = self.default_steps if num_inference_steps is None else num_inference_steps
-        self.check_inputs(
-            num_inference_steps=num_inference_steps, num_images=num_images, realism=realism, realism_mode=realism_mode,
-            image=image, mask_image=mask_image, strength=strength, sampler=sampler, generator=generator,
-            latents=latents, output_type=output_type, sketch_guidance_scale=sketch_guidance_scale,
-            stroke_guidance_scale=stroke_guidance_scale, guidance_start=guidance_start, guidance_end=guidance_end,
-            callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs, output_size=output_size,
-            upsampler_steps=upsampler_steps, upsampler_noise_level=upsampler_noise_level,
-        )  # fmt: skip
+        self.check_inputs(num_inference_steps=num_inference_steps, num_images=num_images, realism=realism,
+                          realism_mode=realism_mode, image=image, mask_image=mask_image, strength=strength,
+                          sampler=sampler, generator=generator, latents=latents, output_type=output_type,
+                          sketch_guidance_scale=sketch_guidance_scale, stroke_guidance_scale=stroke_guidance_scale,
+                          guidance_start=guidance_start, guidance_end=guidance_end, output_size=output_size,
+                          callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
+                          upsampler_steps=upsampler_steps, upsampler_noise_level=upsampler_noise_level)  # fmt: skip
         size, n, device = self.size, num_images, self.unet.device
         output_size = output_size or self.output_sizes[-1]
         self._interrupt = False
         # 1. the conditions and the photo, at the model's size, in model range
-        sk = as_batch(sketch, prepare_sketch, size, n, "sketch", device)  # (n, 1, S, S) or None
-        st = as_batch(stroke, prepare_stroke, size, n, "stroke", device)  # (n, 3, S, S) or None
+        sk, st, photo, mask = self._inputs(sketch, stroke, image, mask_image, n)
         s_sk = as_scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)
         s_st = as_scale(stroke_guidance_scale, "stroke_guidance_scale", size, n)
-        photo = as_batch(image, prepare_image, size, n, "image", device)  # (n, 3, S, S) or None
-        mask = None if mask_image is None else as_mask(mask_image, size, n, device)  # (n, 1, S, S) in {0, 1} or None
-        # 2. the scheduler that steps: a fresh copy per call (calls may run side by side in the app's threads)
-        base = self.scheduler
-        scheduler = make_sampler(sampler, base.config) if sampler else type(base).from_config(base.config)
-        # 3. the denoiser: 2-D guidance (eq. 7), then realism (eq. 8–9) and the edit on x̂₀
-        net, amp = self._precision(precision)
-        scheduler.set_timesteps(num_inference_steps)
+        # 2. the scheduler that steps, and the denoiser: 2-D guidance (eq. 7), then realism (eq. 8–9) and the edit
+        scheduler, (net, amp) = self._fresh_scheduler(sampler, num_inference_steps), self._precision(precision)
         guided = guidance_interval(scheduler.timesteps.tolist(), guidance_start, guidance_end)
         denoiser = two_condition_guidance(net, sk, st, s_sk, s_st, guided)
         denoiser, hooks = self._realism_and_edit(denoiser, scheduler, sk, st, realism, realism_mode, realism_k,
                                                  photo, mask, generator)  # fmt: skip
-        # 4. the starting noise (one generator per image: sample i of a batch = the same sample alone)
+        # 3. the starting noise (one generator per image: sample i of a batch = the same sample alone)
         noise = latents.to(device, torch.float32) if latents is not None else randn((n, 3, size, size), generator,
                                                                                     device)  # fmt: skip
-        # 5. the loop
+        # 4. the loop
         on_step_end = self._step_callback(callback_on_step_end, callback_on_step_end_tensor_inputs)
         self._num_timesteps = num_inference_steps
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
@@ -394,11 +389,11 @@ class DiSSPipeline(DiffusionPipeline):
                 init=photo if strength < 1 else None, strength=strength, on_step_end=on_step_end,
                 interrupted=lambda: self._interrupt,
             )  # fmt: skip
-            if output_size != size and not self._interrupt:  # 6. the cascade's second stage
+            if output_size != size and not self._interrupt:  # 5. the cascade's second stage
                 x0 = self.upsample(x0, sketch, image, mask_image, output_size=output_size, steps=upsampler_steps,
                                    noise_level=upsampler_noise_level, generator=generator)  # fmt: skip
         if not torch.isfinite(x0).all():  # never hand out an image made of NaNs
             raise DissError("sampling diverged (the model produced NaN or infinite values); lower the guidance scales")
-        # 7. postprocess, as diffusers: [-1, 1] → [0, 1] → np / PIL
+        # 6. postprocess, as diffusers: [-1, 1] → [0, 1] → np / PIL
         images = self.image_processor.postprocess(x0.float(), output_type=output_type)
         return DiSSPipelineOutput(images=images) if return_dict else (images,)

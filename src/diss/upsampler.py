@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from diffusers import DDIMScheduler, DDPMScheduler, UNet2DModel
 
 from diss import defaults
-from diss.conventions import from_model
+from diss.conventions import UPSAMPLER_IN_CHANNELS, from_model
 from diss.diffusion import BETA_SCHEDULES, X0_CLIP
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
@@ -28,8 +28,6 @@ from diss.phi import phi_like
 from diss.runtime import randn, seeded
 from diss.sampling import sample
 
-#: channels of the upsampler's input: x_t (3), the enlarged low-resolution image (3), the sketch (1)
-IN_CHANNELS = 7
 #: output side / input side
 FACTOR = defaults.UPSAMPLER_FACTOR
 #: noise-conditioning augmentation: levels are whole numbers 0 … AUG_MAX − 1 (embedded like timesteps); level ℓ blurs
@@ -38,11 +36,8 @@ FACTOR = defaults.UPSAMPLER_FACTOR
 AUG_MAX = defaults.UPSAMPLER_LEVELS
 BLUR_MAX = 1.2
 NOISE_MAX = 0.1
-#: the residual's scale: x − enlarged low has σ ≈ 0.12 on the flowers at 4× (and |·| ≤ 2); / 0.25 gives σ ≈ 0.5, an
-#: image's, so every timestep of the schedule carries some of it
-RESIDUAL_SCALE = float(defaults.UPSAMPLER_FORMULATION.split("/")[1])
-#: the training crop's side (a 64 px crop of a 256 px photo costs what a 64 px image costs the base model)
-CROP = 64
+RESIDUAL_SCALE = defaults.UPSAMPLER_RESIDUAL_SCALE
+CROP = defaults.UPSAMPLER_CROP
 
 
 @dataclass(frozen=True)
@@ -89,7 +84,7 @@ def build_upsampler(config: UpsamplerConfig, sample_size: int = CROP) -> UNet2DM
     levels = len(config.block_out_channels)
     unet = UNet2DModel(
         sample_size=sample_size,
-        in_channels=IN_CHANNELS,
+        in_channels=UPSAMPLER_IN_CHANNELS,
         out_channels=3,
         block_out_channels=config.block_out_channels,
         layers_per_block=config.layers_per_block,

@@ -30,35 +30,19 @@ from diss.app.canvas import (  # noqa: E402
 )
 from diss.app.config import AppConfig  # noqa: E402
 from diss.app.models import AppModels  # noqa: E402
-from diss.app.worker import ModelLock, Stopped, digest, stream  # noqa: E402
+from diss.app.preview import (  # noqa: E402
+    PREVIEW_SAMPLER,
+    PREVIEW_STEPS,
+    PREVIEWS_KEPT,
+    generators,
+    pipe_dials,
+    preview_job,
+)
+from diss.app.worker import ModelLock, digest, stream  # noqa: E402
 from diss.conventions import on_white, to_uint8  # noqa: E402
 from diss.errors import DissError  # noqa: E402
 
 SAMPLER_CHOICES = list(defaults.SAMPLERS)
-# quick preview: DDIM steps after each stroke. A guided step on the shipped 64 px model is one U-Net forward at batch 3:
-# a 2-step preview took 0.29 s (3 steps 0.43 s, 4 steps 0.57 s) on 2 cores of an AVX-512/bf16 EPYC, 0.78 s with the
-# kernels held to AVX2 in fp32 (a laptop without bf16); 1 step is still noise with this schedule, 2 show the picture
-PREVIEW_STEPS = 2
-PREVIEW_SAMPLER = "ddim"  # deterministic: a preview changes only when the drawing or a dial does
-PREVIEW_SIDE = 256  # the preview is upscaled to this side for display
-PREVIEWS_KEPT = 16
-
-
-def _pipe_dials(sketch_scale, stroke_scale, realism_on, realism, sampler: str, steps: int) -> dict:
-    """The page's dials as the pipeline's keyword arguments (realism switched off: None)."""
-    return {
-        "sketch_guidance_scale": float(sketch_scale),
-        "stroke_guidance_scale": float(stroke_scale),
-        "realism": float(realism) if realism_on else None,
-        "sampler": sampler,
-        "num_inference_steps": int(steps),
-    }
-
-
-def _seeded(seeds):
-    from diss.runtime import seeded  # torch: imported once the model is loaded, not with the module
-
-    return seeded(seeds)
 
 
 class DissApp:
@@ -178,7 +162,7 @@ class DissApp:
         if sampler not in SAMPLER_CHOICES:
             raise DissError(f"unknown sampler {sampler!r}")
         seed = int(np.random.default_rng().integers(0, 2**31 - 1)) if random_seed else int(seed)
-        return _pipe_dials(sketch_scale, stroke_scale, realism_on, realism, sampler, steps), seed, num
+        return pipe_dials(sketch_scale, stroke_scale, realism_on, realism, sampler, steps), seed, num
 
     def _drawing(self, sketch_canvas, stroke_canvas):
         """The two drawings as the pipeline takes them: the sketch as shown, the strokes from the paint layers alone
@@ -244,7 +228,7 @@ class DissApp:
                 sketch,
                 stroke,
                 num_images=num,
-                generator=_seeded(range(seed, seed + num)),
+                generator=generators(range(seed, seed + num)),
                 output_type="np",
                 callback_on_step_end=callback,
                 **kw,
@@ -267,13 +251,14 @@ class DissApp:
         if sketch is None and stroke is None:
             yield None
             return
-        kw = _pipe_dials(sketch_scale, stroke_scale, realism_on, realism, PREVIEW_SAMPLER, PREVIEW_STEPS)
+        kw = pipe_dials(sketch_scale, stroke_scale, realism_on, realism, PREVIEW_SAMPLER, PREVIEW_STEPS)
         seed = int(seed or 0)  # an emptied seed box: 0, as a preview never stops for an error
         key = digest(sketch, stroke, sorted(kw.items()), seed, domain or self.domains[0])
         if key in self._previews:
             yield self._previews[key]
             return
-        for kind, value in stream(self._preview_work(domain, sketch, stroke, kw, seed), self.config.timeout_s):
+        job = preview_job(self.pipe_for, self.model_lock, domain, sketch, stroke, kw, seed)
+        for kind, value in stream(job, self.config.timeout_s):
             if kind == "done" and value is not None:
                 self._previews[key] = value
                 while len(self._previews) > PREVIEWS_KEPT:
@@ -281,38 +266,6 @@ class DissApp:
                 yield value
             else:  # a step (yielding lets a cancel close this generator between steps), skipped, stopped, failed
                 yield gr.skip()
-
-    def _preview_work(self, domain, sketch, stroke, kw: dict, seed: int):
-        """The preview's job: None at once when the model is busy, else the upscaled image."""
-
-        def work(callback):
-            import torch
-            from PIL import Image
-
-            def step(pipe, i, t, data):
-                if self.model_lock.waiting:  # a job is waiting for the model: give way
-                    raise Stopped
-                return callback(pipe, i, t, data)
-
-            with self.model_lock.hold_if_free() as held:
-                if not held:
-                    return None
-                pipe = self.pipe_for(domain)
-                with torch.inference_mode():
-                    out = pipe(
-                        sketch,
-                        stroke,
-                        generator=_seeded([seed]),
-                        output_type="np",
-                        callback_on_step_end=step,
-                        output_size=pipe.size,  # the base alone: a cascade's upsampler waits for Generate
-                        **kw,
-                    )
-            side = (PREVIEW_SIDE, PREVIEW_SIDE)
-            big = Image.fromarray(to_uint8(out.images)[0]).resize(side, Image.Resampling.LANCZOS)
-            return np.asarray(big)
-
-        return work
 
     def sweep(
         self,
@@ -347,7 +300,7 @@ class DissApp:
                 out = pipe(
                     sketch,
                     stroke,
-                    generator=_seeded([seed]),
+                    generator=generators([seed]),
                     output_type="np",
                     callback_on_step_end=lambda p, i, t, d, k=k: callback(p, k * steps + i, t, d),  # steps of all
                     **{**kw, "realism": r},

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import os
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +10,10 @@ import numpy as np
 from diss import defaults
 from diss.app.canvas import CANVAS, blank_canvas
 from diss.app.config import AppConfig
-from diss.app.endpoints import PREVIEW_STEPS, SAMPLER_CHOICES, DissApp
+from diss.app.endpoints import SAMPLER_CHOICES, DissApp
+from diss.app.preview import PREVIEW_STEPS
 from diss.errors import DissError
+from diss.outputs import replacing
 
 
 class ImageFiles:
@@ -39,9 +39,8 @@ class ImageFiles:
         data = buffer.getvalue()
         target = Path(self._folder.name) / f"{hashlib.sha256(data).hexdigest()[:32]}.png"
         if not target.exists():
-            staging = target.with_name(f".{target.name}.{threading.get_ident()}")
-            staging.write_bytes(data)
-            os.replace(staging, target)
+            with replacing(target) as staging:
+                staging.write_bytes(data)
         return str(target)
 
     def convert(self, value):

@@ -23,8 +23,6 @@ from diss.folder import SHIPPED_MODELS, load_example, model_domain
 from diss.grid import save_grid
 from diss.runtime import seeded
 
-SCALE_VALUES = (0.0, 1.5, 3.0)
-
 
 def background_edit(
     stroke: np.ndarray, size: int, region: str = "background", sketch: np.ndarray | None = None
@@ -69,7 +67,7 @@ def run_demo(config: DemoConfig, progress: bool = True) -> dict[str, Path]:
     domains = [model_domain(m) for m in models]
     drawings = [{name: load_example(name) for name in d.examples} for d in domains]
     out = output_dir(config.out)  # made only once the models loaded: a failed start leaves nothing behind
-    jobs = sum(len(defaults.REALISM_SWEEP) + len(SCALE_VALUES) + 2 + len(d.examples) for d in domains)
+    jobs = sum(len(defaults.REALISM_SWEEP) + len(defaults.SCALE_SWEEP) + 2 + len(d.examples) for d in domains)
     bar = tqdm(total=jobs, desc="demo", unit="batch", disable=not progress)
     paths = {}
     for model, pipe, domain, examples in zip(models, pipes, domains, drawings, strict=True):
@@ -128,9 +126,9 @@ def _realism_sweep(generate, drawing, config: DemoConfig, path: Path) -> Path:
 def _scales_grid(generate, drawing, config: DemoConfig, path: Path) -> Path:
     """Sketch scale (rows) × stroke scale (columns), the same seed in every cell."""
     sketch, stroke = drawing
-    n = len(SCALE_VALUES)
+    n = len(defaults.SCALE_SWEEP)
     rows = []
-    for s_sk in SCALE_VALUES:
+    for s_sk in defaults.SCALE_SWEEP:
         images = generate(
             sketch,
             stroke,
@@ -138,15 +136,15 @@ def _scales_grid(generate, drawing, config: DemoConfig, path: Path) -> Path:
             config.seed,
             same_seed=True,
             sketch_guidance_scale=torch.full((n,), s_sk),
-            stroke_guidance_scale=torch.tensor(SCALE_VALUES),
+            stroke_guidance_scale=torch.tensor(defaults.SCALE_SWEEP),
             realism=None,
         )
         rows.append([sketch, stroke] + images)
     save_grid(
         path,
         rows,
-        col_labels=["sketch", "strokes"] + [f"stroke scale {s:g}" for s in SCALE_VALUES],
-        row_labels=[f"sketch scale {s:g}" for s in SCALE_VALUES],
+        col_labels=["sketch", "strokes"] + [f"stroke scale {s:g}" for s in defaults.SCALE_SWEEP],
+        row_labels=[f"sketch scale {s:g}" for s in defaults.SCALE_SWEEP],
     )
     return path
 

@@ -42,8 +42,8 @@ class EvalConfig:
     # "base" is the guided model alone; the realism study adds the low-pass
     realism: float | None = opt(None, "realism of the base and steps settings (default off)", "unit")
     studies: tuple[str, ...] = opt(STUDIES, nargs="+", choices=STUDIES)
-    realism_values: tuple[float, ...] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)
-    scale_values: tuple[float, ...] = (0.0, 1.0, 2.0, 3.0)
+    realism_values: tuple[float, ...] = defaults.REALISM_SWEEP
+    scale_values: tuple[float, ...] = defaults.SCALE_SWEEP
     step_values: tuple[int, ...] = opt((10, 15, 20, 30, 50), "step counts of the steps study (default 10 15 20 30 50; "
                                        "the reference is DDPM 250)", "positive", nargs="+", metavar="N")  # fmt: skip
     # "name" (tried at step_values) or "name:20,30" (its own)

@@ -7,8 +7,8 @@
   kernel, averaged over random subsets (mean and std). Both are biased and noisy at small N: always report N and
   the real-vs-real floor. Two samplers compared on the same inputs get a paired-bootstrap interval of their FID
   difference (rows resampled together), which is much tighter than either FID's own spread.
-- Sketch F1: lines are pixels darker than 128; precision = share of the output's lines within ``tolerance`` px of an
-  input line, recall = share of the input's lines within ``tolerance`` px of an output line.
+- Sketch F1: lines are pixels darker than ``conventions.LINE_MAX``; precision = share of the output's lines within
+  ``tolerance`` px of an input line, recall = share of the input's lines within ``tolerance`` px of an output line.
 - Stroke error: both images blurred with a Gaussian of σ = side/32 (the stated low-pass), then the mean CIELAB ΔE76
   over the painted pixels of the strokes (white = unpainted, excluded).
 - Diversity: mean pairwise cosine distance between the Inception features of the samples of one input.
@@ -24,10 +24,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diss.conventions import stroke_mask
+from diss.conventions import LINE_MAX, stroke_mask
 from diss.errors import DissError
 
 _INCEPTION: dict[str, torch.jit.ScriptModule] = {}
+
+#: how many times a bootstrap interval resamples its photos (paired intervals and gap shares)
+RESAMPLES = 200
 
 
 def inception_path() -> Path:
@@ -89,7 +92,7 @@ def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
 
 
 def paired_fid_difference(
-    feats: np.ndarray, ref_feats: np.ndarray, real_feats: np.ndarray, resamples: int = 200, seed: int = 0
+    feats: np.ndarray, ref_feats: np.ndarray, real_feats: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[float, float, float]:
     """Bootstrap of FID(feats) − FID(ref_feats), both against ``real_feats``, where row i of all three comes from the
     same input (same drawing, same seed): the rows are resampled together. Returns (sd, 2.5th, 97.5th percentile)."""
@@ -106,7 +109,7 @@ def paired_fid_difference(
 
 def gap_share(
     feats: np.ndarray, baseline_feats: np.ndarray, real_feats: np.ndarray, ref_feats: np.ndarray,
-    resamples: int = 200, seed: int = 0,
+    resamples: int = RESAMPLES, seed: int = 0,
 ) -> tuple[float, float, float]:  # fmt: skip
     """(FID(feats) − floor) / (FID(baseline_feats) − floor), all against ``ref_feats`` (other photos than the N real
     ones), floor = FID(real_feats, ref_feats): the share of the baseline's gap to the real photos that is left. Row i
@@ -146,7 +149,7 @@ def kernel_inception_distance(
 
 def sketch_f1(reference: np.ndarray, predicted: np.ndarray, tolerance: float = 2.0) -> tuple[float, float, float]:
     """(precision, recall, F1) between two (H, W) uint8 sketches, lines matched within ``tolerance`` pixels."""
-    ref, pred = reference < 128, predicted < 128
+    ref, pred = reference < LINE_MAX, predicted < LINE_MAX
     if not ref.any() and not pred.any():
         return 1.0, 1.0, 1.0
     if not ref.any() or not pred.any():

@@ -7,6 +7,13 @@ from pathlib import Path
 
 import numpy as np
 
+from diss.evaluate.metrics import RESAMPLES
+
+
+def tolerance(metrics: dict) -> str:
+    """The steps study's "equal quality" margin over the reference's FID, as the run's config set it ("5%")."""
+    return f"{metrics['config']['step_tolerance']:.0%}"
+
 
 def write_plots(metrics: dict, out: Path) -> list[str]:
     """Trade-off plots like the paper's; returns the file names written."""
@@ -100,7 +107,7 @@ def _plot_steps(plt, metrics: dict):
     if eq:
         ref_sampler, ref_steps = eq["reference"]
         ax.plot([ref_steps], [eq["reference_fid"]], "k*", ms=10, label=f"{ref_sampler} {ref_steps} (reference)")
-        ax.axhline(eq["fid_limit"], color="k", ls="--", lw=0.8, label="reference + 5%")
+        ax.axhline(eq["fid_limit"], color="k", ls="--", lw=0.8, label=f"reference + {tolerance(metrics)}")
         ax.set_xscale("log")
         ax.set_xticks(sorted({v["value"][1] for v in steps}))  # labelled at the step counts measured
         ax.xaxis.set_major_formatter(ScalarFormatter())  # 20, 40, 250 rather than 2×10¹
@@ -180,9 +187,9 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
         )
         lines += [
             f"Equal quality: fewest steps with FID ≤ {eq['fid_limit']:.2f} (reference {eq['reference'][0]} "
-            f"{eq['reference'][1]} steps: FID {eq['reference_fid']:.2f}, + 5%): {found}. ΔFID: the difference to "
-            "the reference with its 95% paired-bootstrap interval (the same inputs and seeds resampled together, "
-            "200 times).",
+            f"{eq['reference'][1]} steps: FID {eq['reference_fid']:.2f}, + {tolerance(metrics)}): {found}. ΔFID: the "
+            "difference to the reference with its 95% paired-bootstrap interval (the same inputs and seeds resampled "
+            f"together, {RESAMPLES} times).",
             "",
         ]
     if metrics["settings"]:

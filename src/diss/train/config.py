@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from diss import defaults
 from diss.errors import DissError
 from diss.options import opt
 
@@ -27,7 +28,8 @@ class TrainConfig:
     out: str = opt(help="run folder (checkpoints, previews, logs, model)", metavar="RUN")
     task: str = opt("base", "base: the DiSS model (default); upsampler: the cascade's 64 → 256 stage, trained on "
                     "random crops of a --size 256 cache", choices=TASKS)  # fmt: skip
-    crop: int = opt(64, "upsampler: side of the random training crops (default 64)", "positive")
+    crop: int = opt(defaults.UPSAMPLER_CROP, "upsampler: side of the random training crops (default "
+                    f"{defaults.UPSAMPLER_CROP})", "positive")  # fmt: skip
     base: str | None = opt(None, "upsampler: the model it upsamples, exported with it as one cascade folder (a "
                            "shipped model's name or a folder; default: flowers)", metavar="NAME|DIR")  # fmt: skip
     preset: str = opt("small", "model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU); "

@@ -85,7 +85,7 @@ def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str
     from diss.upsampler import UpsamplerConfig, build_upsampler, make_upsampler_scheduler
 
     config = UpsamplerConfig.from_json(model_json)
-    upsampler = build_upsampler(config, int(train_config.get("crop", 64)))
+    upsampler = build_upsampler(config, int(train_config.get("crop", defaults.UPSAMPLER_CROP)))
     upsampler.load_state_dict(ckpt.ema)
     pipe = DiSSPipeline.from_pretrained(resolve_model(base or train_config.get("base")))
     scheduler = make_upsampler_scheduler(train_config.get("beta_schedule", "linear"))  # its training schedule
