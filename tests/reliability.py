@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import bad_files, odd_but_valid_files
+from diss.outputs import TEMPORARY_GLOB
 
 MARKER = "PICKLE_WAS_EXECUTED"
 FAST = ["--steps", "2", "--quiet"]
@@ -265,7 +266,7 @@ def kill_resume_trials(cache: Path, run: Path, kills: int, seed: int, max_steps:
                 "lost": progress - resumed,
                 "newest_broken": broken,
                 "finished_before_kill": finished,
-                "stray_temp_folders": len(list((run / "checkpoints").glob(".tmp-*"))),
+                "stray_temp_folders": len(list((run / "checkpoints").glob(TEMPORARY_GLOB))),
             }
         )
     done = subprocess.run(train_command(cache, run, max_steps, every) + ["--resume"], env=env, capture_output=True)

@@ -190,6 +190,7 @@ def test_precision_follows_the_pipelines_policy():
     assert backend.precision_hint("auto") == ("bf16" if cpu_supports_bf16() else "f32")
 
 
+@pytest.mark.slow
 def test_the_shipped_model_on_openvino_is_torch_fp32_within_the_targets(tmp_path):
     """The targets on the real model: ≤ 1e-3 per U-Net call (model range), ≤ 1 grey level mean per image."""
     from diss.folder import SHIPPED_MODEL, load_example

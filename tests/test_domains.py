@@ -6,6 +6,7 @@ import importlib.util
 import numpy as np
 import pytest
 
+from diss.conventions import LINE_MAX, stroke_mask
 from diss.demo.run import background_edit
 from diss.domains import DEFAULT_DOMAIN, DOMAINS, domain_of
 from diss.errors import DissError
@@ -20,9 +21,9 @@ def test_each_domain_has_a_model_folder_and_drawings(name):
     assert domain.sweep in domain.examples and domain.scales in domain.examples and domain.edit in ("background", "sky")
     for example in domain.examples:
         sketch, stroke = load_example(example)
-        assert (sketch < 128).mean() < 0.25  # sparse dark lines on white
-        assert (stroke.min(axis=2) < 250).mean() > 0.2  # some paint
-        assert (stroke.min(axis=2) >= 250).mean() > 0.0  # and somewhere left free
+        assert (sketch < LINE_MAX).mean() < 0.25  # sparse dark lines on white
+        assert stroke_mask(stroke).mean() > 0.2  # some paint
+        assert (~stroke_mask(stroke)).mean() > 0.0  # and somewhere left free
     assert name in MODEL_HELP
 
 
@@ -45,7 +46,7 @@ def test_the_landscape_examples_are_what_their_script_draws(tmp_path):
 def test_the_sky_edit_repaints_above_the_topmost_line_only_and_warms_it():
     sketch, stroke = load_example("mountain")
     mask, new_stroke = background_edit(stroke, 64, "sky", sketch)
-    lines = sketch.min(axis=2) < 128 if sketch.ndim == 3 else sketch < 128
+    lines = sketch.min(axis=2) < LINE_MAX if sketch.ndim == 3 else sketch < LINE_MAX
     top = lines.argmax(axis=0)  # every column of this drawing has a line
     below = np.arange(stroke.shape[0])[:, None] >= top[None, :]
     assert np.array_equal(new_stroke[below], stroke[below])  # the mountains and the forest: untouched

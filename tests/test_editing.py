@@ -124,6 +124,7 @@ def shipped():
     return pipe, sketch, stroke, original, kw
 
 
+@pytest.mark.slow
 def test_the_feathered_edit_has_a_fainter_seam_than_the_hard_blend_on_the_shipped_model(shipped, monkeypatch):
     """The demo's edit (the daisy's background repainted, the flower kept): the colour jump across the mask's edge,
     relative to the regenerated region's own texture, is clearly lower with the feathered blend (measured on 4 seeds
@@ -150,6 +151,7 @@ def test_the_feathered_edit_has_a_fainter_seam_than_the_hard_blend_on_the_shippe
     assert FEATHER > 0 and feathered < 0.6 * hard and hard > 2.0
 
 
+@pytest.mark.slow
 def test_an_edit_with_partial_strokes_is_painted_not_white_on_the_shipped_model(shipped):
     """A blue patch painted in the regenerated right half, the rest of the canvas white ("free here"): at realism 1
     the patch comes out blue and the rest of the half keeps a natural lightness. Eq. 8 with white counted as paint

@@ -38,6 +38,7 @@ def test_a_missing_extra_is_one_line_naming_it():
         require("no_such_module", "app", "diss app")
 
 
+@pytest.mark.slow
 def test_importing_diss_is_light_and_the_pipeline_is_one_attribute_away():
     code = "import sys, diss; assert 'torch' not in sys.modules; from diss import DiSSPipeline; print(DiSSPipeline)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -209,6 +209,7 @@ def test_folders_that_are_not_models(tmp_path, pipe):
         DiSSPipeline.from_pretrained(tmp_path / "m")
 
 
+@pytest.mark.slow
 def test_compile_traces_the_unet_in_place_and_keeps_the_images(drawing):
     """pipe.compile() swaps in a compiled U-Net that the sampler then uses (here with a recording backend that runs
     the traced graph as it is: none of inductor's minutes on a CPU), and the images stay the same."""

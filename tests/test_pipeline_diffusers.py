@@ -11,9 +11,9 @@ from PIL import Image
 
 from diss.conventions import to_uint8
 from diss.diffusion import make_scheduler
-from diss.folder import read_json, sha256_file
+from diss.folder import CUSTOM_PIPELINE_FILE, read_json, sha256_file
 from diss.model import build_unet, preset
-from diss.pipeline import CUSTOM_PIPELINE_FILE, DiSSPipeline
+from diss.pipeline import DiSSPipeline
 from diss.runtime import randn
 from diss.schedulers import make_sampler, sampler_name
 

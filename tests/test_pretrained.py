@@ -96,6 +96,7 @@ def _scores(pipe, sketches, strokes, **kw) -> tuple[float, float]:
     return float(f1), float(error)
 
 
+@pytest.mark.slow
 def test_conditioned_samples_follow_the_drawing_better_than_unconditional_ones(held_out):
     pipe = DiSSPipeline.from_pretrained(SHIPPED_MODEL)
     sketches, strokes = held_out
@@ -110,6 +111,7 @@ def test_conditioned_samples_follow_the_drawing_better_than_unconditional_ones(h
     assert error_default < error_free - 20
 
 
+@pytest.mark.slow
 def test_the_landscapes_model_follows_the_drawing_better_than_unconditionally():
     pipe = DiSSPipeline.from_pretrained(LANDSCAPES_MODEL)
     sketches, strokes = _held_out("landscapes")
@@ -148,6 +150,7 @@ def _detail(images: torch.Tensor) -> float:
     return float(torch.nn.functional.conv2d(images, kernel, groups=3).abs().mean())
 
 
+@pytest.mark.slow
 def test_the_shipped_upsampler_adds_detail_and_keeps_the_picture(held_out_256):
     """The shipped cascade's second stage (its defaults) on held-out photos shrunk 4×: shrunk back, its images are its
     input (it adds detail, not layout or colour), and they hold far more fine detail than the bicubic enlargement it

@@ -235,6 +235,7 @@ def test_the_painted_lowpass_stays_within_the_painted_values(n):
         assert w.coverage.min() >= 0 and w.coverage.max() <= 1
 
 
+@pytest.mark.slow
 def test_strokes_on_half_the_canvas_leave_the_free_half_to_the_model_on_the_shipped_model():
     """Unpainted white is "free here", not white paint: at realism 1 the free half keeps the mean colour it has without
     realism (the default x̂₀ mode: a few ΔE) and is not washed towards white (both modes). Eq. 8 with white counted as

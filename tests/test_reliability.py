@@ -21,6 +21,7 @@ from diss.cli import build_parser, main
 from diss.data.images import ImageLoadError, load_image
 from diss.data.inputs import to_rgb_array
 from diss.errors import DissError
+from diss.outputs import TEMPORARY_GLOB
 from diss.pipeline import DiSSPipeline
 from diss.train.checkpoint import list_checkpoints, load_checkpoint, load_newest
 from reliability import (
@@ -73,6 +74,7 @@ def corpus(tmp_path_factory, photos):
 
 
 @pytest.mark.parametrize("name,argv,outputs", COMMANDS, ids=[c[0] for c in COMMANDS])
+@pytest.mark.slow
 def test_every_corpus_file_through_every_file_command(capsys, tmp_path, corpus, tiny_model, name, argv, outputs):
     folder, good, bad, helpers = corpus
     problems = []
@@ -285,6 +287,7 @@ TEXT = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from(OPTIONS), TEXT), max_size=4))
+@pytest.mark.slow
 def test_fuzz_generate_arguments_parse_to_valid_values_or_one_line(pairs):
     argv = ["generate", "--sketch", "s.png", "--out", "o.png"] + [x for p in pairs for x in (p[0], p[1])]
     err = io.StringIO()
@@ -311,18 +314,20 @@ def cache(tmp_path_factory, photos):
     return make_train_cache(tmp_path_factory.mktemp("kill"), photos)
 
 
+@pytest.mark.slow
 def test_sigkill_in_the_middle_of_a_checkpoint_save(cache, tmp_path):
     run = tmp_path / "run"
     assert kill_during_save(cache, run) == -9  # died by SIGKILL while writing step 4's checkpoint
     assert [p.name for p in list_checkpoints(run)] == ["step-00000002"]  # the half-written one is not listed
-    assert list((run / "checkpoints").glob(".tmp-step-00000004-*"))  # ... though its pieces are on disk
+    assert list((run / "checkpoints").glob(".step-00000004.*.tmp"))  # ... though its pieces are on disk
     assert load_newest(run).step == 2  # lost: steps 3-4, one checkpoint interval
     train = ["train", "--data", cache, "--out", run, "--preset", "tiny", "--max-steps", 8, "--batch-size", 4]
     code = main([str(a) for a in [*train, "--checkpoint-every", 2, "--precision", "fp32", "--quiet", "--resume"]])
     assert code == 0 and load_newest(run).step == 8
-    assert not list((run / "checkpoints").glob(".tmp-*"))  # the stale pieces were cleaned up
+    assert not list((run / "checkpoints").glob(TEMPORARY_GLOB))  # the stale pieces were cleaned up
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(cache, tmp_path):
     trials, code, err = kill_resume_trials(cache, tmp_path / "run", kills=2, seed=0, max_steps=30, every=5)
     assert code == 0, err
@@ -333,6 +338,7 @@ def test_sigkill_at_random_moments_then_resume(cache, tmp_path):
     assert load_checkpoint(newest).step == 30
 
 
+@pytest.mark.slow
 def test_disk_full_during_training_is_one_line_and_the_run_resumes(capsys, cache, tmp_path, monkeypatch):
     import diss.train.checkpoint as mod
 

@@ -110,7 +110,9 @@ def _device_run(scheduler, steps: int, realism_mode: str, sdedit: bool) -> int:
     return counter.waits
 
 
-@pytest.mark.parametrize("algorithm", ["ddim", "dpmsolver++", "sde-dpmsolver++"])
+@pytest.mark.parametrize(
+    "algorithm", ["ddim", *(pytest.param(a, marks=pytest.mark.slow) for a in ("dpmsolver++", "sde-dpmsolver++"))]
+)
 @pytest.mark.parametrize("realism_mode", ["lowpass", "x0"])
 @pytest.mark.parametrize("sdedit", [False, True])
 def test_the_step_loop_never_waits_on_the_device(algorithm, realism_mode, sdedit):

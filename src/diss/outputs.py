@@ -93,9 +93,13 @@ def remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+#: what ``temporary_name`` gives, as a glob: what a killed run may have left
+TEMPORARY_GLOB = ".*.tmp*"
+
+
 def remove_stale(folder: Path) -> None:
     """Delete what ``replacing`` left in ``folder`` when a run was killed mid-write."""
-    for stale in folder.glob(".*.tmp*"):
+    for stale in folder.glob(TEMPORARY_GLOB):
         remove(stale)
 
 

@@ -197,6 +197,7 @@ def test_default_model_missing_is_one_clear_line(capsys, files, monkeypatch):
     assert not (files / "x.png").exists()
 
 
+@pytest.mark.slow
 def test_compile_flag_compiles_the_unet_and_keeps_the_image(capsys, model, files, monkeypatch):
     from diss.pipeline import DiSSPipeline
 

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from diss.conventions import PAINT_MAX, stroke_mask
+from diss.conventions import LINE_MAX, PAINT_MAX, stroke_mask
 from diss.data.augment import (
     AugmentConfig,
     augment,
@@ -64,14 +64,14 @@ def test_line_dropout_removes_ink_only(photos):
     _, sketch, _ = triple(photos)
     out = drop_lines(sketch, np.random.default_rng(1), share=0.5)
     assert (out >= sketch).all()  # only erases (paper is 255)
-    assert (out < 128).sum() < (sketch < 128).sum()
+    assert (out < LINE_MAX).sum() < (sketch < LINE_MAX).sum()
 
 
 def test_elastic_warp_is_small(photos):
     _, sketch, _ = triple(photos)
     out = elastic_warp(sketch, np.random.default_rng(0), pixels=1.5)
     assert not np.array_equal(out, sketch)
-    assert abs(int((out < 128).sum()) - int((sketch < 128).sum())) < 0.5 * (sketch < 128).sum()
+    assert abs(int((out < LINE_MAX).sum()) - int((sketch < LINE_MAX).sum())) < 0.5 * (sketch < LINE_MAX).sum()
 
 
 def test_colour_jitter_keeps_white_gaps(photos):

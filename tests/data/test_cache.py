@@ -12,6 +12,7 @@ from PIL import Image
 from conftest import bad_files, odd_but_valid_files
 from diss.data.cache import PrepareConfig, prepare, read_manifest, read_shard_items, sample_cache, shard_dirs
 from diss.errors import DissError
+from diss.outputs import TEMPORARY_GLOB
 
 CFG = PrepareConfig(size=32)
 
@@ -134,6 +135,7 @@ prepare(sys.argv[1], sys.argv[2], PrepareConfig(size=32), workers=1, progress=Fa
 """
 
 
+@pytest.mark.slow
 def test_a_kill_mid_run_loses_nothing_written(tmp_path, photos):
     src = tmp_path / "many"
     src.mkdir()
@@ -160,5 +162,5 @@ def test_a_kill_mid_run_loses_nothing_written(tmp_path, photos):
     assert len(after) == 60
     for k, v in before.items():
         assert all(np.array_equal(x, y) for x, y in zip(v, after[k], strict=True))
-    assert not list((out / "shards").glob(".tmp-*"))
+    assert not list((out / "shards").glob(TEMPORARY_GLOB))
     assert json.loads((out / "cache.json").read_text())["size"] == 32

@@ -1,7 +1,7 @@
 import numpy as np
 
+from diss.conventions import LINE_MAX, stroke_mask
 from diss.data.drawings import STYLES, make_drawing, make_drawings
-from diss.evaluate.metrics import stroke_mask
 
 
 def test_drawings_are_seeded_and_cover_every_style():
@@ -15,7 +15,7 @@ def test_drawings_are_seeded_and_cover_every_style():
 def test_each_drawing_has_lines_and_paint_where_its_style_says():
     for d in make_drawings(7):
         assert d.sketch.shape == (128, 128) and d.stroke.shape == (128, 128, 3)
-        lines, painted = (d.sketch < 128).mean(), stroke_mask(d.stroke).mean()
+        lines, painted = (d.sketch < LINE_MAX).mean(), stroke_mask(d.stroke).mean()
         assert 0.01 < lines < 0.4, d.name
         if d.style in ("flat", "gradient", "mouse"):
             assert painted > 0.95, d.name  # the whole canvas is painted

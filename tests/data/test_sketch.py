@@ -2,6 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
+from diss.conventions import LINE_MAX
 from diss.data.sketch import SketchConfig, extract_sketch, sketch_lines
 
 
@@ -20,7 +21,7 @@ def test_shape_dtype_range_and_paper(photos):
     for rgb in photos.values():
         s = extract_sketch(rgb, 48)
         assert s.shape == (48, 48) and s.dtype == np.uint8
-        ink = s < 128
+        ink = s < LINE_MAX
         assert 0.01 < ink.mean() < 0.35  # a drawing: some lines, mostly paper
         assert np.median(s) == 255
 
@@ -49,13 +50,13 @@ def test_flat_image_gives_blank_paper():
 @pytest.mark.parametrize("name", ["astronaut", "coffee", "rocket"])
 def test_detail_knob_adds_lines(photos, name):
     rgb = photos[name]
-    low = (extract_sketch(rgb, 48, SketchConfig(detail=0.0)) < 128).sum()
-    high = (extract_sketch(rgb, 48, SketchConfig(detail=1.0)) < 128).sum()
+    low = (extract_sketch(rgb, 48, SketchConfig(detail=0.0)) < LINE_MAX).sum()
+    high = (extract_sketch(rgb, 48, SketchConfig(detail=1.0)) < LINE_MAX).sum()
     assert high > low
 
 
 def test_line_width_scales():
     img, _ = disc_image(side=256, radius=70)
-    thin = (extract_sketch(img, 128, SketchConfig(line_width=0.5)) < 128).sum()
-    thick = (extract_sketch(img, 128, SketchConfig(line_width=2.0)) < 128).sum()
+    thin = (extract_sketch(img, 128, SketchConfig(line_width=0.5)) < LINE_MAX).sum()
+    thick = (extract_sketch(img, 128, SketchConfig(line_width=2.0)) < LINE_MAX).sum()
     assert thick > 2 * thin

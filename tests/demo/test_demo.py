@@ -3,6 +3,7 @@
 import json
 import shutil
 
+import pytest
 from PIL import Image
 
 from diss.cli import main
@@ -13,6 +14,7 @@ from diss.folder import load_example, resolve_model
 NAMES = ["realism_sweep.png", "scales_grid.png", "local_editing.png", "examples.png"]
 
 
+@pytest.mark.slow
 def test_demo_writes_four_grids_per_shipped_domain_and_prints_their_paths(tmp_path, capsys):
     code = main(["demo", "--out", str(tmp_path / "demo"), "--steps", "2", "--quiet"])
     out, err = capsys.readouterr()

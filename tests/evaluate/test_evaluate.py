@@ -47,6 +47,7 @@ def config(setup, out, **kw):
     return EvalConfig(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_evaluate_writes_report_metrics_and_plots(setup, tmp_path):
     m = evaluate(config(setup, tmp_path / "r"), progress=False)
     out = tmp_path / "r"
@@ -68,6 +69,7 @@ def test_evaluate_writes_report_metrics_and_plots(setup, tmp_path):
     assert (out / "samples.png").is_file()
 
 
+@pytest.mark.slow
 def test_samples_of_an_earlier_run_are_reused_only_when_made_the_same_way(setup, tmp_path):
     out, made = tmp_path / "r", []
 
@@ -98,6 +100,7 @@ def test_samples_of_an_earlier_run_are_reused_only_when_made_the_same_way(setup,
     assert json.loads((samples / "base.json").read_text())["seed"] == 1
 
 
+@pytest.mark.slow
 def test_without_steps_the_model_folders_own_default_is_used_and_recorded(setup, tmp_path):
     pipe = DiSSPipeline.from_pretrained(setup[0])
     pipe.diss_meta["defaults"] = {"steps": 3}  # as diss export --steps 3 writes it
@@ -142,6 +145,7 @@ def test_equal_quality_is_the_fewest_steps_within_the_tolerance():
     assert equal_quality(settings, cfg)["ddim"] is None  # the largest count tried misses it
 
 
+@pytest.mark.slow
 def test_steps_study_reports_paired_differences_to_its_reference(setup, tmp_path):
     cfg = config(setup, tmp_path / "s", studies=("steps",), step_samplers=("ddim", "dpm++sde:2"), step_values=(2, 3),
                  step_reference=("ddpm", 4))  # fmt: skip
@@ -177,6 +181,7 @@ def test_a_bad_step_sampler_is_one_line_and_writes_nothing(setup, tmp_path, caps
     assert code != 0 and len(err.strip().splitlines()) == 1 and "NAME:STEPS" in err and not out.exists()
 
 
+@pytest.mark.slow
 def test_evaluate_size_256_adds_the_cascade_beside_its_baselines(setup, tmp_path):
     from diss.upsampler import build_upsampler, make_upsampler_scheduler, upsampler_preset
 
@@ -204,6 +209,7 @@ def test_evaluate_size_256_adds_the_cascade_beside_its_baselines(setup, tmp_path
         evaluate(config(setup, tmp_path / "r2", model=str(folder), studies=("base",), size=32), progress=False)
 
 
+@pytest.mark.slow
 def test_the_drawing_study_measures_the_dial_on_drawings_from_no_photo(setup, tmp_path):
     cfg = config(setup, tmp_path / "d", studies=("drawings",), drawing_num=7, drawing_realism=(0.0, 1.0))
     m = evaluate(cfg, progress=False)["drawings"]

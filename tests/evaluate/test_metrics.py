@@ -107,6 +107,7 @@ def test_diversity():
     assert diversity(np.eye(3)) == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_inception_features_on_real_photos(photos):
     imgs = np.stack(list(photos.values()))  # 5 × 96 px photos
     feats = inception_features(imgs, batch_size=3)

@@ -52,6 +52,7 @@ def config(cache, out, **kw):
     return TrainConfig(**{**base, **kw})
 
 
+@pytest.mark.slow
 def test_tiny_model_learns_and_exports(cache, tmp_path):
     out = tmp_path / "run"
     train(
@@ -140,6 +141,7 @@ def assert_same(a, b):
             assert torch.allclose(x[k], y[k], atol=1e-5, rtol=1e-4), k
 
 
+@pytest.mark.slow
 def test_interrupted_and_resumed_equals_uninterrupted(cache, tmp_path):
     train(config(cache, tmp_path / "a"), progress=False)
     reference = state(tmp_path / "a")
@@ -163,6 +165,7 @@ def test_interrupted_and_resumed_equals_uninterrupted(cache, tmp_path):
     assert len(list_checkpoints(tmp_path / "c")) == 3  # keep the last K
 
 
+@pytest.mark.slow
 def test_sigterm_saves_the_current_step_like_ctrl_c(cache, tmp_path):
     """In a process of its own, as a scheduler's kill would find it (a SIGTERM sent inside the suite's long-lived
     process, after the OpenVINO, CLI and demo tests, crashed in kill() itself)."""
@@ -183,6 +186,7 @@ except KeyboardInterrupt:
     assert load_newest(tmp_path / "t").step == 6
 
 
+@pytest.mark.slow
 def test_time_limit_shortens_the_run_and_stops_with_a_checkpoint(cache, tmp_path):
     out = tmp_path / "timed"
     train(config(cache, out, max_steps=100_000, checkpoint_every=100_000, time_limit=0.3), progress=False)
@@ -212,6 +216,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_two_process_distributed_run_keeps_ranks_identical(cache, tmp_path):
     out = tmp_path / "dist"
     script = tmp_path / "dist.py"
@@ -271,6 +276,7 @@ def run_cli(capsys, *argv):
     return code, err
 
 
+@pytest.mark.slow
 def test_bad_input_gives_one_clear_line(cache, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -298,6 +304,7 @@ def test_bad_input_gives_one_clear_line(cache, tmp_path, capsys):
     assert Path(tmp_path / "r" / "pipeline" / "diss.json").is_file()
 
 
+@pytest.mark.slow
 def test_upsampler_task_trains_on_crops_resumes_and_exports_a_cascade(cache, tmp_path):
     out = tmp_path / "up"
     cfg = dict(task="upsampler", crop=16, max_steps=8, checkpoint_every=4, preview_every=8, preview_steps=2)
@@ -332,6 +339,7 @@ def test_upsampler_task_trains_on_crops_resumes_and_exports_a_cascade(cache, tmp
         DiSSPipeline.from_pretrained(out / "pipeline")
 
 
+@pytest.mark.slow
 def test_upsampler_stage_2_replaces_the_sketch_by_phi_as_the_base_does(cache, tmp_path):
     """The upsampler learns ε(Φ) too (a cascade called without lines, and its sketch guidance): in stage 2 with
     p_uncond = 1 every sketch it trains on is Φ; in stage 1 none is."""
