@@ -143,16 +143,19 @@ def private_imports(files: list[Path]) -> list[str]:
 
 
 def test_every_module_imports_only_from_its_floor_or_below():
-    assert layering_faults(sources()) == []
+    faults = layering_faults(sources())
+    assert not faults, "\n".join(faults)
 
 
 def test_modules_import_each_other_without_cycles():
-    assert cycles(sources()) == []
+    found = cycles(sources())
+    assert not found, "\n".join(" → ".join([*c, c[0]]) for c in found)
 
 
 def test_no_private_name_crosses_a_module():
     others = [p for d in ("benchmarks", "scripts", "examples") for p in sorted((ROOT / d).rglob("*.py"))]
-    assert private_imports(sources() + others) == []
+    faults = private_imports(sources() + others)
+    assert not faults, "\n".join(faults)
 
 
 def test_the_plan_names_only_modules_that_exist():

@@ -91,7 +91,9 @@ def test_a_folder_without_upsampler_refuses_a_larger_size(drawing):
     "change, fragment",
     [
         ({"formulation": "x"}, "formulation"),  # e.g. an upsampler of an older diss that diffused x itself
-        ({"factor": 2}, "factor 2"),
+        ({"factor": 3}, "factor 3"),
+        ({"factor": 2.0}, "factor 2.0"),  # a whole number, not one that compares equal
+        ({"factor": "4"}, "factor '4'"),
     ],
 )
 def test_an_upsampler_of_another_kind_is_refused_at_load(tmp_path, change, fragment):
@@ -139,3 +141,25 @@ def test_upsample_guided_by_the_sketch_keeps_w_1_and_refuses_a_bad_w(pipe, drawi
     for bad in (-1.0, float("nan"), "2", True):
         with pytest.raises(DissError, match="sketch_guidance_scale must be a number"):
             pipe.upsample(low, drawing[0], sketch_guidance_scale=bad)
+
+
+def test_the_cascades_factor_is_the_folders_own(tmp_path, drawing):
+    """A folder whose upsampler is 2× (diss.json "factor": 2, as diss export writes it from a --factor 2 run) gives
+    twice the base's side, saves that factor again, and refuses a side it does not give in one line."""
+    torch.manual_seed(0)
+    folder = tmp_path / "cascade2"
+    DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler(),
+                 upsampler=build_upsampler(upsampler_preset("tiny")).eval(),
+                 upsampler_scheduler=make_upsampler_scheduler()).save_pretrained(folder)  # fmt: skip
+    meta = json.loads((folder / "diss.json").read_text())
+    meta["upsampler"]["factor"] = 2
+    (folder / "diss.json").write_text(json.dumps(meta))
+    pipe = DiSSPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    assert pipe.upsampler_factor == 2 and pipe.output_sizes == (SIZE, 2 * SIZE)
+    assert run(pipe, *drawing, generator=gens(1)).shape == (1, 3, 2 * SIZE, 2 * SIZE)
+    with pytest.raises(DissError, match=f"output_size must be {SIZE} or {2 * SIZE}, not {4 * SIZE}"):
+        run(pipe, *drawing, generator=gens(1), output_size=4 * SIZE)
+    pipe.save_pretrained(tmp_path / "again")
+    again = json.loads((tmp_path / "again" / "diss.json").read_text())["upsampler"]
+    assert again["factor"] == 2  # (and "trained_at", the photos' side, kept as the record said)

@@ -122,3 +122,16 @@ def test_sketch_guidance_0_is_the_phi_sketch_1_is_unguided_and_each_sample_is_it
     assert torch.allclose(at[0.0], phi, atol=1e-5) and torch.allclose(at[1.0], plain, atol=1e-5)
     assert torch.allclose(at[3.0], phi + 3.0 * (plain - phi), atol=1e-4) and not torch.allclose(at[3.0], plain)
     assert torch.allclose(alone, at[3.0][1:2], atol=1e-5)
+
+
+def test_the_loss_shrinks_the_photo_by_the_factor_it_is_given(monkeypatch):
+    import diss.upsampler as up
+
+    seen, real = [], up.shrink
+    monkeypatch.setattr(up, "shrink", lambda image, factor=up.FACTOR: seen.append(factor) or real(image, factor))
+    torch.manual_seed(0)
+    unet, scheduler, g = build_upsampler(upsampler_preset("tiny")), make_upsampler_scheduler(), torch.Generator()
+    image, sketch = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1, torch.rand(2, 1, 32, 32, generator=g) * 2 - 1
+    for factor in (2, 4):
+        assert upsampler_loss(unet, scheduler, image, sketch, g, crop=16, factor=factor).isfinite()
+    assert seen == [2, 4]

@@ -44,9 +44,11 @@ UPSAMPLER_NOISE_LEVEL = 0
 UPSAMPLER_SKETCH_GUIDANCE_SCALE = 1.0
 # the levels there are: whole numbers 0 … UPSAMPLER_LEVELS − 1 (here so that the checks need no torch)
 UPSAMPLER_LEVELS = 1000
-# what an upsampler is, for the folder checks (which need no torch): its output side over its input's, and the way its
-# weights read their inputs (diss.upsampler: the residual over the bicubic enlargement, / UPSAMPLER_RESIDUAL_SCALE);
-# a folder saying otherwise was made by another version and is refused
+# what an upsampler is, for the folder checks (which need no torch): its output side over its input's (a model folder
+# says which of UPSAMPLER_FACTORS in diss.json; UPSAMPLER_FACTOR is what a new one is trained for unless told), and the
+# way its weights read their inputs (diss.upsampler: the residual over the bicubic enlargement, /
+# UPSAMPLER_RESIDUAL_SCALE); a folder saying otherwise was made by another version and is refused
+UPSAMPLER_FACTORS = (2, 4)
 UPSAMPLER_FACTOR = 4
 # the residual's scale: x − enlarged low is small (|·| ≤ 2, σ well below an image's); divided by this it has about an
 # image's σ, so every timestep of the schedule carries some of it

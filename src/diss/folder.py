@@ -229,9 +229,10 @@ def check_model_folder(folder: Path, variant: str | None = None) -> None:
 
 
 def check_upsampler_record(folder: Path) -> None:
-    """A cascade folder's diss.json must say its upsampler is this version's kind (defaults.UPSAMPLER_FACTOR and
-    UPSAMPLER_FORMULATION): another factor or formulation would give wrong images, not an error. (The size of the
-    photos it was trained on may differ from the base's × factor: it is fully convolutional, trained on crops.)"""
+    """A cascade folder's diss.json must say its upsampler is this version's kind (a factor of
+    defaults.UPSAMPLER_FACTORS, the formulation UPSAMPLER_FORMULATION): another factor or formulation would give wrong
+    images, not an error. (The size of the photos it was trained on may differ from the base's × factor: it is fully
+    convolutional, trained on crops.)"""
     from diss import defaults
 
     if not (folder / "diss.json").is_file():
@@ -240,11 +241,13 @@ def check_upsampler_record(folder: Path) -> None:
     record = meta.get("upsampler")
     record = record if isinstance(record, dict) else {}
     factor, formulation = record.get("factor"), record.get("formulation")
-    if factor != defaults.UPSAMPLER_FACTOR or formulation != defaults.UPSAMPLER_FORMULATION:
+    known = type(factor) is int and factor in defaults.UPSAMPLER_FACTORS
+    if not known or formulation != defaults.UPSAMPLER_FORMULATION:
+        factors = " or ".join(f"{f}×" for f in defaults.UPSAMPLER_FACTORS)
         raise DissError(
             f"{folder}: its upsampler is of factor {factor!r} and formulation {formulation!r}; this diss runs "
-            f"{defaults.UPSAMPLER_FACTOR}× upsamplers of formulation {defaults.UPSAMPLER_FORMULATION!r}: export the "
-            "run again with this version"
+            f"{factors} upsamplers of formulation {defaults.UPSAMPLER_FORMULATION!r}: export the run again with this "
+            "version"
         )
 
 

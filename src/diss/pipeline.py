@@ -139,8 +139,9 @@ class DiSSPipeline(DiffusionPipeline):
         meta.pop("sha256", None)
         if self.upsampler is not None:  # what kind of upsampler this is, checked on every load (folder.py)
             meta.setdefault("size", self.size)
-            record = {"trained_at": self.size * FACTOR, **(meta.get("upsampler") or {})}
-            meta["upsampler"] = {**record, "factor": FACTOR, "formulation": defaults.UPSAMPLER_FORMULATION}
+            record = {"trained_at": self.upsampler_size, **(meta.get("upsampler") or {})}
+            kind = {"factor": self.upsampler_factor, "formulation": defaults.UPSAMPLER_FORMULATION}
+            meta["upsampler"] = {**record, **kind}
         write_sums(folder, meta)
         umask = os.umask(0o022)
         os.umask(umask)
@@ -214,9 +215,17 @@ class DiSSPipeline(DiffusionPipeline):
         return model_steps(self.diss_meta)
 
     @property
+    def upsampler_factor(self) -> int | None:
+        """The upsampler's output side over its input's, as its model folder says (diss.json, checked on load; a
+        pipeline built in code: ``upsampler.FACTOR``), None without an upsampler."""
+        if self.upsampler is None:
+            return None
+        return int((self.diss_meta.get("upsampler") or {}).get("factor", FACTOR))
+
+    @property
     def upsampler_size(self) -> int | None:
-        """The side the cascade gives (the base's × ``upsampler.FACTOR``), None without an upsampler."""
-        return None if self.upsampler is None else self.size * FACTOR
+        """The side the cascade gives (the base's × ``upsampler_factor``), None without an upsampler."""
+        return None if self.upsampler is None else self.size * self.upsampler_factor
 
     @property
     def output_sizes(self) -> tuple[int, ...]:

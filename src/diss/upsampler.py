@@ -28,7 +28,7 @@ from diss.phi import phi_like
 from diss.runtime import randn, seeded
 from diss.sampling import sample
 
-#: output side / input side
+#: output side / input side of a new upsampler (a model folder says its own: DiSSPipeline.upsampler_factor)
 FACTOR = defaults.UPSAMPLER_FACTOR
 #: noise-conditioning augmentation: levels are whole numbers 0 … AUG_MAX − 1 (embedded like timesteps); level ℓ blurs
 #: the low-resolution input by a Gaussian of σ = BLUR_MAX·ℓ/AUG_MAX pixels and adds noise of σ = NOISE_MAX·ℓ/AUG_MAX.
@@ -178,9 +178,9 @@ def random_crops(tensors: list[torch.Tensor], side: int, generator: torch.Genera
 
 def upsampler_loss(
     unet, scheduler, image: torch.Tensor, sketch: torch.Tensor, generator: torch.Generator | None = None,
-    crop: int | None = CROP,
+    crop: int | None = CROP, factor: int = FACTOR,
 ) -> torch.Tensor:  # fmt: skip
-    """‖v − v̂‖² of the residual on random crops: the photo (B, 3, S, S) shrunk by FACTOR, degraded to a random level
+    """‖v − v̂‖² of the residual on random crops: the photo (B, 3, S, S) shrunk by ``factor``, degraded to a random level
     that the model is told and enlarged back is the low-resolution input; r = (photo − it) / RESIDUAL_SCALE is
     diffused; ``sketch`` (B, 1, S, S)."""
     b, device = image.shape[0], image.device
@@ -189,7 +189,7 @@ def upsampler_loss(
     def draw(fn, *args):
         return fn(*args, generator=generator, device=where).to(device)
 
-    low = shrink(image)  # made on the fly: one cache serves any factor
+    low = shrink(image, factor)  # made on the fly: one cache serves any factor
     s = draw_levels(b, generator, device)
     big = enlarge(degrade(low, s, draw(torch.randn, low.shape)), image.shape[-1])
     if crop is not None:
@@ -255,11 +255,11 @@ def upsample(unet, scheduler, low: torch.Tensor, sketch: torch.Tensor, steps: in
 
 
 @torch.no_grad()
-def preview_upsamples(unet, scheduler_config, items: list[dict], steps: int, seed: int, device):
+def preview_upsamples(unet, scheduler_config, items: list[dict], steps: int, seed: int, device, factor: int = FACTOR):
     """For training previews: (the low-resolution inputs enlarged, the upsampler's samples), uint8 (S, S, 3) each."""
     image = torch.stack([it["image"] for it in items]).to(device)  # (B, 3, S, S)
     sketch = torch.stack([it["sketch"] for it in items]).to(device)  # (B, 1, S, S)
-    low = shrink(image)
+    low = shrink(image, factor)
     sampler = make_upsampler_sampler(scheduler_config)
     out = upsample(unet, sampler, low, sketch, steps, seeded(range(seed, seed + len(items))))
     return list(from_model(enlarge(low, image.shape[-1]))), list(from_model(out))

@@ -340,12 +340,26 @@ def test_upsampler_task_trains_on_crops_resumes_and_exports_a_cascade(cache, tmp
 
 
 @pytest.mark.slow
+def test_a_2x_upsampler_run_exports_a_cascade_of_twice_the_base(cache, tmp_path):
+    """--factor 2 (64 → 128 px, for 128 px photos): the run trains on photos shrunk 2×, and its folder says so."""
+    out = tmp_path / "up2"
+    train(config(cache, out, task="upsampler", crop=16, factor=2, max_steps=2, stage="1", checkpoint_every=2,
+                 preview_every=2, preview_steps=1), progress=False)  # fmt: skip
+    pipe = DiSSPipeline.from_pretrained(out / "pipeline")
+    assert pipe.upsampler_factor == 2 and pipe.output_sizes == (64, 128)
+    assert json.loads((out / "pipeline" / "diss.json").read_text())["upsampler"]["factor"] == 2
+    code = main(["train", "--data", str(cache), "--out", str(out), "--task", "upsampler", "--preset", "tiny",
+                 "--crop", "16", "--factor", "4", "--resume", "--max-steps", "3", "--quiet"])  # fmt: skip
+    assert code != 0  # a resume with another factor is refused, in one line
+
+
+@pytest.mark.slow
 def test_upsampler_stage_2_replaces_the_sketch_by_phi_as_the_base_does(cache, tmp_path):
     """The upsampler learns ε(Φ) too (a cascade called without lines, and its sketch guidance): in stage 2 with
     p_uncond = 1 every sketch it trains on is Φ; in stage 1 none is."""
     seen = []
 
-    def spy(unet, scheduler, image, sketch, g, crop):
+    def spy(unet, scheduler, image, sketch, g, crop, factor):
         seen.append(sketch.clone())
         return unet(torch.zeros(image.shape[0], 7, crop, crop), torch.zeros(image.shape[0], dtype=torch.long),
                     class_labels=torch.zeros(image.shape[0], dtype=torch.long)).sample.square().mean()  # fmt: skip

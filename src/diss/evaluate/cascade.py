@@ -67,7 +67,8 @@ def _super_resolve(pipe, real: np.ndarray, sketches, seed: int, batch: int, bar)
     """(the real photos shrunk to the base's size, the upsampler's images of them at 256), uint8."""
     lows, out = [], []
     for start in range(0, len(real), batch):
-        low = shrink(torch.stack([to_model(a) for a in real[start : start + batch]]))  # (b, 3, 64, 64), as in training
+        photos = torch.stack([to_model(a) for a in real[start : start + batch]])  # (b, 3, S, S)
+        low = shrink(photos, pipe.upsampler_factor)  # (b, 3, S/f, S/f), as in training
         sk = list(sketches[start : start + batch])
         out.append(from_model(pipe.upsample(low, sk, generator=seeded(range(seed + start, seed + start + len(sk))))))
         lows.append(from_model(low))
@@ -96,7 +97,8 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
     real_feats = inception_features(real)
     floor = inception_features(np.stack([resize(center_square(p), size) for p in floor_photos]))
     feats = {name: inception_features(images) for name, images in sets.items()}
-    metrics: dict = {"size": size, "n": len(real), "fid_floor": frechet_distance(floor, real_feats), "settings": {}}
+    metrics: dict = {"size": size, "factor": pipe.upsampler_factor, "n": len(real),
+                     "fid_floor": frechet_distance(floor, real_feats), "settings": {}}  # fmt: skip
     for name, f in feats.items():
         metrics["settings"][name] = {
             "fid": frechet_distance(f, real_feats),
@@ -105,8 +107,8 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
     sd, lo, hi = paired_fid_difference(feats["cascade"], feats["lanczos"], real_feats, seed=seed)
     fid = {name: v["fid"] for name, v in metrics["settings"].items()}
     metrics["cascade_minus_lanczos"] = {"fid": fid["cascade"] - fid["lanczos"], "sd": sd, "95": [lo, hi]}
-    # the upsampler on the photos shrunk 4×: its FID to the same photos over Lanczos' (a perfect upsampler scores 0;
-    # the real-vs-real floor, N *other* photos, lies above Lanczos here: the pairs share their content)
+    # the upsampler on the photos shrunk by its factor: its FID to the same photos over Lanczos' (a perfect upsampler
+    # scores 0; the real-vs-real floor, N *other* photos, lies above Lanczos here: the pairs share their content)
     metrics["sr_gap_share"] = fid["sr"] / max(fid["sr_lanczos"], 1e-9)
     # the issue's reading, against the floor's N other photos (no shared content): (FID(sr) − floor) over
     # (FID(Lanczos) − floor), all to those photos; the target: ≤ 0.5

@@ -31,8 +31,9 @@ class EvalConfig:
     # a shipped model's name or a folder (diss.folder.resolve_model); None: the default
     model: str | None = opt(None, MODEL_HELP, metavar="NAME|DIR")
     num: int = opt(64, "photos evaluated (default 64)", "positive")
-    size: int | None = opt(None, "also evaluate a cascade folder at its upsampler's side (256): beside base + Lanczos "
-                           "and the upsampler alone on photos shrunk 4×", "positive", metavar="PX")  # fmt: skip
+    size: int | None = opt(None, "also evaluate a cascade folder at its upsampler's side (e.g. 256): beside base + "
+                           "Lanczos and the upsampler alone on photos shrunk by its factor", "positive",
+                           metavar="PX")  # fmt: skip
     sampler: str = opt(defaults.SAMPLER, choices=defaults.SAMPLERS)
     steps: int | None = opt(None, STEPS_HELP, "steps")  # None: the model's (DiSSPipeline.default_steps)
     seed: int = opt(0, None, "int")

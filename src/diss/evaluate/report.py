@@ -144,7 +144,7 @@ def _cascade_lines(c: dict) -> list[str]:
         *rows,
         "",
         f"Cascade − base + Lanczos: {d['fid']:+.2f} FID, 95% paired interval [{d['95'][0]:+.2f}, {d['95'][1]:+.2f}]. "
-        f"On real photos shrunk 4×, against the floor's other photos: upsampler {u['fid']:.2f}, Lanczos "
+        f"On real photos shrunk {c['factor']}×, against the floor's other photos: upsampler {u['fid']:.2f}, Lanczos "
         f"{u['fid_lanczos']:.2f}, so the upsampler leaves {u['share']:.3f} of Lanczos' gap to the floor (95% "
         f"[{u['95'][0]:.3f}, {u['95'][1]:.3f}]; target ≤ 0.5); to the same photos (which score 0) its FID is "
         f"{c['sr_gap_share']:.2f}× Lanczos'. Sketch F1 at {c['size']} px (2 px): cascade {f1['cascade']:.3f}, base + "

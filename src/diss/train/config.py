@@ -30,6 +30,9 @@ class TrainConfig:
                     "random crops of a --size 256 cache", choices=TASKS)  # fmt: skip
     crop: int = opt(defaults.UPSAMPLER_CROP, "upsampler: side of the random training crops (default "
                     f"{defaults.UPSAMPLER_CROP})", "positive")  # fmt: skip
+    factor: int = opt(defaults.UPSAMPLER_FACTOR, "upsampler: its output side over its input's (default "
+                      f"{defaults.UPSAMPLER_FACTOR}: 64 → 256 px; 2: 64 → 128 px, for 128 px photos)", "positive",
+                      choices=defaults.UPSAMPLER_FACTORS)  # fmt: skip
     base: str | None = opt(None, "upsampler: the model it upsamples, exported with it as one cascade folder (a "
                            "shipped model's name or a folder; default: flowers)", metavar="NAME|DIR")  # fmt: skip
     preset: str = opt("small", "model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU); "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from diss.outputs import replacing
 from diss.phi import PHI_VALUE
 from diss.train.checkpoint import load_newest
 from diss.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
 
 
 def export_pipeline(
@@ -88,9 +91,15 @@ def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str
     upsampler = build_upsampler(config, int(train_config.get("crop", defaults.UPSAMPLER_CROP)))
     upsampler.load_state_dict(ckpt.ema)
     pipe = DiSSPipeline.from_pretrained(resolve_model(base or train_config.get("base")))
+    factor, side = int(train_config.get("factor", defaults.UPSAMPLER_FACTOR)), int(train_config["size"])
+    if side != pipe.size * factor:  # it learned to enlarge side/factor px images: another base's are of another scale
+        log.warning(f"note: the upsampler learned to enlarge {side // factor} px images {factor}× ({side} px photos); "
+                    f"the base makes {pipe.size} px images, so the cascade gives {pipe.size * factor} px (for its "
+                    f"own scale, train the upsampler on a {pipe.size * factor} px cache)")  # fmt: skip
     scheduler = make_upsampler_scheduler(train_config.get("beta_schedule", "linear"))  # its training schedule
     pipe.register_modules(upsampler=upsampler, upsampler_scheduler=scheduler)
     pipe.diss_meta["upsampler"] = {"model": config.to_json(), "crop": train_config.get("crop"),
+                                   "factor": int(train_config.get("factor", defaults.UPSAMPLER_FACTOR)),
                                    "trained_at": int(train_config["size"]), "training": record}  # fmt: skip
     return pipe
 

@@ -66,6 +66,7 @@ def _prepare_run_folder(config: TrainConfig, resume: bool, is_main: bool) -> tup
             "preset",
             "size",
             "crop",
+            "factor",
             "learned_variance",
             "beta_schedule",
             "batch_size",
@@ -132,7 +133,7 @@ def _micro_step(run: Run, model, batch: dict, step: int, g, stage2_start: int, m
             # stage 2 drops the sketch to Φ as the base's does: a cascade without lines, and the sketch's guidance
             sketch, _ = training_conditions(sketch, stroke, step, stage2_start, config.p_uncond, g)
             with accelerator.autocast():
-                loss = upsampler_loss(model, scheduler, image, sketch, g, config.crop)
+                loss = upsampler_loss(model, scheduler, image, sketch, g, config.crop, config.factor)
             parts = {}
         else:
             noise = torch.randn(image.shape, generator=g, device=g.device).to(accelerator.device)

@@ -160,7 +160,7 @@ class Run:
             from diss.upsampler import preview_upsamples
 
             lows, samples = preview_upsamples(raw, self.scheduler.config, items, config.preview_steps, config.seed,
-                                              device)  # fmt: skip
+                                              device, config.factor)  # fmt: skip
             rows = [[from_model(it["image"]), low, s] for it, low, s in zip(items, lows, samples, strict=True)]
             labels = ["photo", "low (bicubic)", f"EMA @ {step}"]
             grid = {"cell": items[0]["image"].shape[-1]}  # at full size: the detail is what to look at
