@@ -8,7 +8,7 @@ import pytest
 
 from diss.conventions import LINE_MAX, stroke_mask
 from diss.demo.run import background_edit
-from diss.domains import DEFAULT_DOMAIN, DOMAINS, domain_of
+from diss.domains import CAT_EYES, DEFAULT_DOMAIN, DOMAINS, EYE_RADIUS, domain_of
 from diss.errors import DissError
 from diss.folder import EXAMPLES, SHIPPED_MODELS, load_example, resolve_model
 from diss.options import MODEL_HELP
@@ -18,7 +18,8 @@ from diss.options import MODEL_HELP
 def test_each_domain_has_a_model_folder_and_drawings(name):
     domain = DOMAINS[name]
     assert (resolve_model(name) / "model_index.json").is_file() and SHIPPED_MODELS[name] == domain.folder
-    assert domain.sweep in domain.examples and domain.scales in domain.examples and domain.edit in ("background", "sky")
+    assert domain.sweep in domain.examples and domain.scales in domain.examples
+    assert domain.edit in ("background", "sky", "eyes") and (domain.edit == "eyes") == bool(domain.spots)
     for example in domain.examples:
         sketch, stroke = load_example(example)
         assert (sketch < LINE_MAX).mean() < 0.25  # sparse dark lines on white
@@ -57,3 +58,20 @@ def test_the_sky_edit_repaints_above_the_topmost_line_only_and_warms_it():
     assert warm_new > 40 > warm_old  # blue → orange
     with pytest.raises(DissError, match="needs the sketch"):
         background_edit(stroke, 64, "sky")
+
+
+def test_the_eyes_edit_repaints_the_cat_drawings_eyes_only():
+    """A cat's local edit: discs around the eyes where examples/make_cats.py draws them, their colour turned; the rest
+    of the drawing untouched, and the mask white on the eyes only."""
+    sketch, stroke = load_example("tabby")
+    mask, new_stroke = background_edit(stroke, 64, "eyes", sketch, CAT_EYES)
+    h, w = stroke.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = np.logical_or.reduce([(yy - y * h) ** 2 + (xx - x * w) ** 2 <= (EYE_RADIUS * w) ** 2 for x, y in CAT_EYES])
+    assert np.array_equal(new_stroke[~inside], stroke[~inside])  # the coat and the backdrop: untouched
+    iris = inside & (stroke.max(axis=2).astype(int) - stroke.min(axis=2) > 60)  # the eyes' colour, not the pupils
+    eye = iris
+    assert eye.sum() > 20 and (np.abs(new_stroke[eye].astype(int) - stroke[eye]).sum(axis=1) > 30).mean() > 0.9
+    assert mask.shape == (64, 64) and 0.02 < (mask > 0).mean() < 0.1  # two small discs
+    with pytest.raises(DissError, match="where the eyes are"):
+        background_edit(stroke, 64, "eyes", sketch)

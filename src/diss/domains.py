@@ -17,7 +17,8 @@ class Domain:
     examples: tuple[str, ...]
     sweep: str  # the demo's realism sweep and local edit
     scales: str  # the demo's sketch-scale × stroke-scale grid
-    edit: str  # what the demo's local edit repaints: "background" (outside a central disc) or "sky" (the top)
+    edit: str  # what the demo's local edit repaints: "background" (outside a central disc), "sky" (the top) or "eyes"
+    spots: tuple[tuple[float, float], ...] = ()  # the "eyes" edit's discs: centres as shares of the side (x, y)
 
 
 DOMAINS = {
@@ -28,6 +29,10 @@ DOMAINS = {
     )
 }
 DEFAULT_DOMAIN = "flowers"  # the default of every command
+#: where the cat example drawings have their eyes (shares of the side: x, y), each a disc of EYE_RADIUS: drawn there
+#: by examples/make_cats.py, repainted there by the demo's local edit of a cat
+CAT_EYES = ((0.34, 0.46), (0.66, 0.46))
+EYE_RADIUS = 0.1
 
 
 def domain_of(meta: dict) -> Domain:

@@ -17,7 +17,7 @@ import torch
 from diss import defaults
 from diss.conventions import LINE_MAX, stroke_mask, to_uint8
 from diss.demo.config import DemoConfig
-from diss.domains import Domain
+from diss.domains import EYE_RADIUS, Domain
 from diss.errors import DissError
 from diss.folder import SHIPPED_MODELS, load_example, model_domain
 from diss.grid import save_grid
@@ -25,11 +25,13 @@ from diss.runtime import seeded
 
 
 def background_edit(
-    stroke: np.ndarray, size: int, region: str = "background", sketch: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+    stroke: np.ndarray, size: int, region: str = "background", sketch: np.ndarray | None = None,
+    spots: tuple[tuple[float, float], ...] = (),
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """(mask, new strokes) that repaint one region of a drawing, its paint turned by a hue shift, the rest kept:
     "background" is outside a central disc (a flower's greens turn blue), "sky" everything above the sketch's topmost
-    line in each column (the horizon or the ridge; a blue sky turns to an evening's orange)."""
+    line in each column (the horizon or the ridge; a blue sky turns to an evening's orange), "eyes" the discs of
+    ``domains.EYE_RADIUS`` around ``spots`` (a cat's green eyes turn blue, its yellow ones green)."""
     h, w = stroke.shape[:2]
     yy, xx = np.mgrid[0:h, 0:w]
     if region == "sky":
@@ -42,6 +44,12 @@ def background_edit(
         # the mask reaches past the line by 2 px of 64, so the model redraws the edge (else a band of the old sky
         # stays between the line and the mask); the paint below the line keeps its colours
         masked = yy < top[None, :] + max(2, h // 32)
+    elif region == "eyes":
+        if not spots:
+            raise DissError("the eyes edit needs where the eyes are (the domain's spots)")
+        r = EYE_RADIUS * min(h, w)
+        repaint = np.logical_or.reduce([(yy - y * h) ** 2 + (xx - x * w) ** 2 <= r * r for x, y in spots])
+        shift, masked = 45, repaint
     else:
         repaint, shift = (yy - h / 2) ** 2 + (xx - w / 2) ** 2 > (0.42 * min(h, w)) ** 2, 50
         masked = repaint
@@ -103,7 +111,7 @@ def _domain_demo(pipe, domain: Domain, drawings: dict, config: DemoConfig, out: 
     return {
         "realism": _realism_sweep(generate, sweep, config, out / "realism_sweep.png"),
         "scales": _scales_grid(generate, drawings[domain.scales], config, out / "scales_grid.png"),
-        "editing": _local_edit(generate, sweep, domain.edit, config, size, out / "local_editing.png"),
+        "editing": _local_edit(generate, sweep, domain, config, size, out / "local_editing.png"),
         "examples": _examples(generate, drawings, config, out / "examples.png"),
     }
 
@@ -149,12 +157,12 @@ def _scales_grid(generate, drawing, config: DemoConfig, path: Path) -> Path:
     return path
 
 
-def _local_edit(generate, drawing, region: str, config: DemoConfig, size: int, path: Path) -> Path:
-    """Generate an image, then repaint only its background or sky (white in the mask), the rest kept."""
+def _local_edit(generate, drawing, domain: Domain, config: DemoConfig, size: int, path: Path) -> Path:
+    """Generate an image, then repaint only its background, sky or eyes (white in the mask), the rest kept."""
     sketch, stroke = drawing
     n_seeds = config.seeds
     (original,) = generate(sketch, stroke, 1, config.seed)
-    mask, new_stroke = background_edit(stroke, size, region, sketch)
+    mask, new_stroke = background_edit(stroke, size, domain.edit, sketch, domain.spots)
     edited = generate(sketch, new_stroke, n_seeds, config.seed + 100, image=original, mask_image=mask)
     save_grid(
         path,
