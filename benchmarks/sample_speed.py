@@ -95,7 +95,7 @@ def sampler_steps(text: str) -> tuple[str, int]:
 def preview_steps() -> int | None:
     """The app's live-preview step count (None where the app's module cannot be imported)."""
     try:
-        from diss.app.endpoints import PREVIEW_STEPS
+        from diss.app.preview import PREVIEW_STEPS
     except ImportError:
         return None
     return int(PREVIEW_STEPS)

@@ -42,6 +42,9 @@ FLOORS: dict[str, int] = {
     **dict.fromkeys(["diss.cli", "diss.cli.args", "diss.cli.app", "diss.cli.data", "diss.cli.demo",
                      "diss.cli.evaluate", "diss.cli.generate", "diss.cli.train", "diss.__main__"], 5),
 }
+#: the longest a module and a function may be; a page layout, whose length is its list of widgets, apart
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 400, 80
+LONG_BY_NATURE = {("diss.app.layout", "build")}
 #: applications that stay apart: none imports another (what two of them share lives on a lower floor)
 APPLICATIONS = ("diss.app", "diss.demo", "diss.evaluate", "diss.train", "diss.batches")
 
@@ -156,6 +159,20 @@ def test_no_private_name_crosses_a_module():
     others = [p for d in ("benchmarks", "scripts", "examples") for p in sorted((ROOT / d).rglob("*.py"))]
     faults = private_imports(sources() + others)
     assert not faults, "\n".join(faults)
+
+
+def test_modules_and_functions_stay_short():
+    long = []
+    for path in sources():
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MAX_MODULE_LINES:
+            long.append(f"{path.relative_to(ROOT)}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES and (module_name(path), node.name) not in LONG_BY_NATURE:
+                    long.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.name} is {lines} lines")
+    assert not long, "\n".join(long)
 
 
 def test_the_plan_names_only_modules_that_exist():

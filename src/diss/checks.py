@@ -53,7 +53,7 @@ def check_inputs(
     if guidance_start > guidance_end:
         raise DissError(f"guidance_start ({guidance_start}) must not be after guidance_end ({guidance_end})")
     check_output_size(self, output_size)
-    top = defaults.UPSAMPLER_LEVELS  # the upsampler's timesteps: a step each at most
+    top = defaults.TIMESTEPS  # a step per timestep of the upsampler's schedule at most
     if isinstance(upsampler_steps, bool) or not isinstance(upsampler_steps, int) or not 1 <= upsampler_steps <= top:
         raise DissError(f"upsampler_steps must be a whole number, 1 to {top}, not {upsampler_steps!r}")
     if (

@@ -35,6 +35,8 @@ SAMPLERS = ("ddim", "dpm++", "dpm++sde", "ddpm")
 # the time; the landscapes model sets 20 (its card)
 STEPS = 10
 MAX_STEPS = 10_000  # more steps than any sampler needs: refused
+# the noise schedules' training timesteps T, the base's and the upsampler's (a sampler takes at most T steps of them)
+TIMESTEPS = 1000
 # the cascade's second stage (diss.upsampler), where a model folder has one: DDIM steps (trailing) of the upsampler, and
 # the noise-conditioning augmentation level of the base's image (of 1000: 100 → a blur of σ 0.12 px and noise of 0.01).
 # One step at level 0 scored best on the shipped upsampler: more steps add grain its short training has not tamed

@@ -7,6 +7,7 @@ import math
 import torch
 from diffusers import DDPMScheduler
 
+from diss import defaults
 from diss.errors import DissError
 
 #: the schedules a user may pick, by our name → diffusers' name
@@ -21,7 +22,7 @@ X0_CLIP = {"clip_sample": True, "thresholding": True, "dynamic_thresholding_rati
 
 
 def make_scheduler(
-    beta_schedule: str = "linear", learned_variance: bool = False, num_train_timesteps: int = 1000
+    beta_schedule: str = "linear", learned_variance: bool = False, num_train_timesteps: int = defaults.TIMESTEPS
 ) -> DDPMScheduler:
     """The training scheduler (its config is every sampler's): ε-prediction, x̂₀ clipped to [-1, 1] (``X0_CLIP``)."""
     if beta_schedule not in BETA_SCHEDULES:

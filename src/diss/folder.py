@@ -130,6 +130,28 @@ def forget_source_paths(folder: Path) -> None:
             path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
+def finish_folder(folder: Path, meta: dict, size: int, factor: int | None) -> None:
+    """What diss adds to the folder diffusers saved: no source paths in its configs, the small ``pipeline.py`` through
+    which diffusers' own loader finds DiSSPipeline, diss.json (``meta``, the training record, with the format, this
+    version, what kind of upsampler it holds (``factor`` None: none) and the weights' SHA-256, checked on every load),
+    and the user's usual permissions on the weights (safetensors writes them 0600)."""
+    from diss import __version__, defaults
+
+    forget_source_paths(folder)
+    (folder / CUSTOM_PIPELINE_FILE).write_text(CUSTOM_PIPELINE_CODE, encoding="utf-8")
+    meta = {"format": "diss-model", **meta, "version": FOLDER_VERSION, "diss": __version__}
+    meta.pop("sha256", None)
+    if factor is not None:  # what kind of upsampler this is, checked on every load (check_upsampler_record)
+        meta.setdefault("size", size)
+        record = {"trained_at": size * factor, **(meta.get("upsampler") or {})}
+        meta["upsampler"] = {**record, "factor": factor, "formulation": defaults.UPSAMPLER_FORMULATION}
+    write_sums(folder, meta)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in folder.rglob("*.safetensors"):
+        path.chmod(0o666 & ~umask)
+
+
 #: a cascade folder's second stage (diss.upsampler): its U-Net and its scheduler, optional components of DiSSPipeline
 UPSAMPLER_PARTS = ("upsampler", "upsampler_scheduler")
 

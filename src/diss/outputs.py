@@ -94,12 +94,14 @@ def remove(path: Path) -> None:
 
 
 #: what ``temporary_name`` gives, as a glob: what a killed run may have left
-TEMPORARY_GLOB = ".*.tmp*"
+TEMPORARY_GLOB = ".*.[0-9]*-[0-9]*.tmp*"
+#: the temporaries of checkpoints and cache shards before 2026-12-06 (".tmp-step-00001000-PID", ".tmp-00012-PID")
+LEGACY_TEMPORARY_GLOB = ".tmp-*"
 
 
 def remove_stale(folder: Path) -> None:
-    """Delete what ``replacing`` left in ``folder`` when a run was killed mid-write."""
-    for stale in folder.glob(TEMPORARY_GLOB):
+    """Delete what ``replacing`` (or an older diss) left in ``folder`` when a run was killed mid-write."""
+    for stale in [*folder.glob(TEMPORARY_GLOB), *folder.glob(LEGACY_TEMPORARY_GLOB)]:
         remove(stale)
 
 
@@ -108,15 +110,22 @@ def replacing(path: str | os.PathLike) -> Iterator[Path]:
     """Yields a temporary name beside ``path``; what the block writes there (a file, or a folder it makes) then
     replaces ``path``. If the block fails, ``path`` is left as it was and the temporary is removed."""
     path = Path(path)
-    tmp = temporary_name(path)
+    tmp, old = temporary_name(path), temporary_name(path.with_name(path.name + ".old"))
     remove(tmp)
     try:
         yield tmp
-        if tmp.is_dir() and path.exists():
-            remove(path)
-        os.replace(tmp, path)
+        if tmp.is_dir() and path.exists():  # a folder cannot replace a folder: the old one steps aside first
+            os.replace(path, old)
+            try:
+                os.replace(tmp, path)
+            except BaseException:
+                os.replace(old, path)  # and comes back if the new one cannot take its place
+                raise
+        else:
+            os.replace(tmp, path)
     finally:
         remove(tmp)
+        remove(old)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -129,8 +138,8 @@ def save_npy(path: str | os.PathLike, array) -> None:
     """``np.save`` ``array`` to ``path`` through ``replacing``."""
     import numpy as np
 
-    with replacing(path) as tmp:
-        np.save(tmp, array)
+    with replacing(path) as tmp, open(tmp, "wb") as f:  # a file object: np.save adds no ".npy" to its name
+        np.save(f, array)
 
 
 def write_json(path: str | os.PathLike, value, indent: int = 2) -> None:

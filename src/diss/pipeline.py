@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,24 +23,14 @@ from diffusers.utils import BaseOutput
 from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
-from diss import __version__, defaults
+from diss import defaults
 from diss.backend import precision_hint
 from diss.checks import check_inputs, check_scale
 from diss.conditions import as_batch, as_mask, as_scale
 from diss.data.inputs import prepare_image, prepare_sketch, prepare_stroke
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
-from diss.folder import (
-    CUSTOM_PIPELINE_CODE,
-    CUSTOM_PIPELINE_FILE,
-    FOLDER_VERSION,
-    UPSAMPLER_PARTS,
-    check_model_folder,
-    forget_source_paths,
-    model_steps,
-    read_json,
-    write_sums,
-)
+from diss.folder import FOLDER_VERSION, UPSAMPLER_PARTS, check_model_folder, finish_folder, model_steps, read_json
 from diss.guidance import guidance_interval, two_condition_guidance
 from diss.phi import phi_like
 from diss.realism import (
@@ -133,20 +122,7 @@ class DiSSPipeline(DiffusionPipeline):
             raise DissError("diss saves safetensors only (pickled weights are never loaded)")
         folder = Path(save_directory)
         super().save_pretrained(folder, safe_serialization=True, **kwargs)
-        forget_source_paths(folder)
-        (folder / CUSTOM_PIPELINE_FILE).write_text(CUSTOM_PIPELINE_CODE, encoding="utf-8")
-        meta = {"format": "diss-model", **self.diss_meta, "version": FOLDER_VERSION, "diss": __version__}
-        meta.pop("sha256", None)
-        if self.upsampler is not None:  # what kind of upsampler this is, checked on every load (folder.py)
-            meta.setdefault("size", self.size)
-            record = {"trained_at": self.upsampler_size, **(meta.get("upsampler") or {})}
-            kind = {"factor": self.upsampler_factor, "formulation": defaults.UPSAMPLER_FORMULATION}
-            meta["upsampler"] = {**record, **kind}
-        write_sums(folder, meta)
-        umask = os.umask(0o022)
-        os.umask(umask)
-        for path in folder.rglob("*.safetensors"):  # safetensors writes them 0600: the user's usual permissions
-            path.chmod(0o666 & ~umask)
+        finish_folder(folder, self.diss_meta, self.size, self.upsampler_factor)
 
     def to_best_device(self, backend: str = "auto") -> DiSSPipeline:
         """Move to the GPU where there is one, with the U-Net cast to bf16 where the GPU has it (1.2× faster than
@@ -358,13 +334,13 @@ class DiSSPipeline(DiffusionPipeline):
         ``realism_mode`` "x0" on the predicted x̂₀, which every scheduler can trust, or "lowpass", the paper's, on x_t
         after each step). ``image`` + ``strength`` < 1: SDEdit from the image noised to that share of the schedule;
         ``image`` + ``mask_image`` (white = regenerate): a local edit keeping every pixel outside the mask. ``sampler``
-        (one of ``defaults.SAMPLERS``) steps instead of ``self.scheduler`` for this call; ``num_inference_steps`` None:
-        the folder's own (``self.default_steps``). ``precision`` "auto": the U-Net in bf16 where the hardware has it,
-        the sampler's arithmetic fp32. ``output_type`` as in diffusers: "pil", "np" (B, H, W, 3) and "pt" (B, 3, H, W)
-        in [0, 1], "latent" in [-1, 1]. ``callback_on_step_end(pipe, i, t, {"latents": x})`` may return {"latents":
-        ...} and set ``pipe._interrupt`` to stop. ``output_size``: the base's side (``self.size``) or, in a cascade
-        folder, the upsampler's (its default): ``upsampler_steps`` steps on the base's image, degraded to
-        ``upsampler_noise_level`` and enlarged, with the sketch at that size (an edit keeps the photo's pixels)."""
+        (``defaults.SAMPLERS``) steps instead of ``self.scheduler``; ``num_inference_steps`` None: the folder's own
+        (``self.default_steps``). ``precision`` "auto": the U-Net in bf16 where the hardware has it, sampling fp32.
+        ``output_type`` as in diffusers: "pil", "np" (B, H, W, 3), "pt" (B, 3, H, W) in [0, 1], "latent" in [-1, 1].
+        ``callback_on_step_end(pipe, i, t, {"latents": x})`` may return {"latents": ...} and set ``pipe._interrupt``
+        to stop. ``output_size``: the base's side (``self.size``) or, in a cascade folder, the upsampler's (its
+        default): ``upsampler_steps`` steps on the base's image, degraded to ``upsampler_noise_level`` and enlarged,
+        with the sketch at that size (an edit keeps the photo's pixels)."""
         num_inference_steps = self.default_steps if num_inference_steps is None else num_inference_steps
         self.check_inputs(num_inference_steps=num_inference_steps, num_images=num_images, realism=realism,
                           realism_mode=realism_mode, image=image, mask_image=mask_image, strength=strength,
@@ -387,17 +363,14 @@ class DiSSPipeline(DiffusionPipeline):
         denoiser, hooks = self._realism_and_edit(denoiser, scheduler, sk, st, realism, realism_mode, realism_k,
                                                  photo, mask, generator)  # fmt: skip
         # 3. the starting noise (one generator per image: sample i of a batch = the same sample alone)
-        noise = latents.to(device, torch.float32) if latents is not None else randn((n, 3, size, size), generator,
-                                                                                    device)  # fmt: skip
+        noise = randn((n, 3, size, size), generator, device) if latents is None else latents.to(device, torch.float32)
         # 4. the loop
         on_step_end = self._step_callback(callback_on_step_end, callback_on_step_end_tensor_inputs)
         self._num_timesteps = num_inference_steps
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
-            x0 = sample(
-                denoiser, scheduler, noise, num_inference_steps, generator, hooks, progress_bar=self.progress_bar,
-                init=photo if strength < 1 else None, strength=strength, on_step_end=on_step_end,
-                interrupted=lambda: self._interrupt,
-            )  # fmt: skip
+            x0 = sample(denoiser, scheduler, noise, num_inference_steps, generator, hooks, init=photo if strength < 1
+                        else None, strength=strength, on_step_end=on_step_end, progress_bar=self.progress_bar,
+                        interrupted=lambda: self._interrupt)  # fmt: skip
             if output_size != size and not self._interrupt:  # 5. the cascade's second stage
                 x0 = self.upsample(x0, sketch, image, mask_image, output_size=output_size, steps=upsampler_steps,
                                    noise_level=upsampler_noise_level, generator=generator)  # fmt: skip

@@ -110,7 +110,8 @@ def cast_level_embedding(unet: UNet2DModel) -> UNet2DModel:
 
 def make_upsampler_scheduler(beta_schedule: str = "linear") -> DDPMScheduler:
     """The upsampler's training schedule: v-prediction (steady at few steps), x̂₀ clipped to [-1, 1]."""
-    return DDPMScheduler(beta_schedule=BETA_SCHEDULES[beta_schedule], prediction_type="v_prediction", **X0_CLIP)
+    return DDPMScheduler(num_train_timesteps=defaults.TIMESTEPS, beta_schedule=BETA_SCHEDULES[beta_schedule],
+                         prediction_type="v_prediction", **X0_CLIP)  # fmt: skip
 
 
 def make_upsampler_sampler(config) -> DDIMScheduler:

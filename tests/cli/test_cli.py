@@ -126,3 +126,17 @@ def test_bad_argument_values_are_refused_by_the_parser(capsys, photo_dir, tmp_pa
 def test_python_dash_m_entry_point():
     result = subprocess.run([sys.executable, "-m", "diss", "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("diss ")
+
+
+def test_every_command_of_the_parser_has_its_body_in_one_module():
+    """The parser's commands and the lazy table (``diss.cli.COMMANDS``) name the same commands, each a function of its
+    module: a command added to one and not the other would be an unexpected error, not a help line."""
+    import argparse
+    import importlib
+
+    from diss.cli import COMMANDS, build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(sub.choices) == set(COMMANDS)
+    for name, (module, _) in COMMANDS.items():
+        assert callable(getattr(importlib.import_module(f"diss.cli.{module}"), name))

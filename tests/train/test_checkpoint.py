@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from diss.errors import DissError
+from diss.outputs import TEMPORARY_GLOB
 from diss.train.checkpoint import Checkpoint, list_checkpoints, load_checkpoint, load_newest, save_checkpoint
 
 
@@ -25,7 +26,7 @@ def test_round_trip_and_pruning(tmp_path):
     opt = torch.optim.AdamW(torch.nn.Linear(3, 2).parameters(), lr=1e-3)
     opt.load_state_dict(ckpt.optimizer)  # the flattened optimizer state is a valid state_dict
     assert opt.state_dict()["state"][0]["exp_avg"].shape == (2, 3)
-    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    assert not list((tmp_path / "checkpoints").glob(TEMPORARY_GLOB))
 
 
 def test_half_written_and_damaged_checkpoints_are_never_taken(tmp_path):
@@ -65,5 +66,5 @@ def test_disk_full_during_a_save_keeps_the_previous_checkpoint(tmp_path, monkeyp
     with pytest.raises(DissError, match="No space left on device.*previous checkpoints are intact"):
         save_checkpoint(tmp_path, make(20))
     assert [p.name for p in list_checkpoints(tmp_path)] == ["step-00000010"]
-    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))
+    assert not list((tmp_path / "checkpoints").glob(TEMPORARY_GLOB))
     assert load_newest(tmp_path).step == 10

@@ -19,7 +19,6 @@ from PIL import Image, ImageDraw
 STYLES = ("flat", "gradient", "scribble", "sparse", "partial", "mouse", "brush")
 #: the canvas side: twice the model's 64 px, as the example drawings are
 SIDE = 128
-WHITE = (255, 255, 255)
 
 
 @dataclass(frozen=True)

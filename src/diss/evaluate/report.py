@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from diss.evaluate.metrics import RESAMPLES
+from diss.outputs import write_text
 
 
 def tolerance(metrics: dict) -> str:
@@ -131,7 +132,7 @@ def write_grid(out: Path, real, sketches, strokes, samples_dir: Path, settings: 
 
 
 def _cascade_lines(c: dict) -> list[str]:
-    """The cascade study (``evaluate_cascade``) as a table with its targets."""
+    """The cascade study (``evaluate.cascade``) as a table with its targets."""
     d, f1, s, u = c["cascade_minus_lanczos"], c["sketch_f1"], c["sketch_f1_scaled"], c["sr_unpaired"]
     names = {"cascade": "cascade (base + upsampler)", "lanczos": "base + Lanczos", "sr": "photo/4 + upsampler",
              "sr_lanczos": "photo/4 + Lanczos"}  # fmt: skip
@@ -215,4 +216,4 @@ def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
         "",
     ]
     lines += [f"![{p}]({p})" for p in [*plots, "samples.png"]]
-    (out / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    write_text(out / "report.md", "\n".join(lines) + "\n")

@@ -26,8 +26,8 @@ class TrainConfig:
 
     data: str = opt(help="cache folder made by diss prepare", metavar="CACHE")
     out: str = opt(help="run folder (checkpoints, previews, logs, model)", metavar="RUN")
-    task: str = opt("base", "base: the DiSS model (default); upsampler: the cascade's 64 → 256 stage, trained on "
-                    "random crops of a --size 256 cache", choices=TASKS)  # fmt: skip
+    task: str = opt("base", "base: the DiSS model (default); upsampler: the cascade's 64 → 256 stage (or 64 → 128 "
+                    "with --factor 2), trained on random crops of a --size 256 (128) cache", choices=TASKS)  # fmt: skip
     crop: int = opt(defaults.UPSAMPLER_CROP, "upsampler: side of the random training crops (default "
                     f"{defaults.UPSAMPLER_CROP})", "positive")  # fmt: skip
     factor: int = opt(defaults.UPSAMPLER_FACTOR, "upsampler: its output side over its input's (default "

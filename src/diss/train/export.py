@@ -98,9 +98,8 @@ def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str
                     f"own scale, train the upsampler on a {pipe.size * factor} px cache)")  # fmt: skip
     scheduler = make_upsampler_scheduler(train_config.get("beta_schedule", "linear"))  # its training schedule
     pipe.register_modules(upsampler=upsampler, upsampler_scheduler=scheduler)
-    pipe.diss_meta["upsampler"] = {"model": config.to_json(), "crop": train_config.get("crop"),
-                                   "factor": int(train_config.get("factor", defaults.UPSAMPLER_FACTOR)),
-                                   "trained_at": int(train_config["size"]), "training": record}  # fmt: skip
+    pipe.diss_meta["upsampler"] = {"model": config.to_json(), "crop": train_config.get("crop"), "factor": factor,
+                                   "trained_at": side, "training": record}  # fmt: skip
     return pipe
 
 

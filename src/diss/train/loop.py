@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from diss import defaults
 from diss.data.augment import AugmentConfig
 from diss.data.dataset import SketchStrokeDataset
 from diss.diffusion import q_sample, training_loss
@@ -61,6 +62,7 @@ def _prepare_run_folder(config: TrainConfig, resume: bool, is_main: bool) -> tup
             old = json.loads(saved.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as e:
             raise DissError(f"{saved} is damaged ({e}); cannot resume this run") from None
+        old.setdefault("factor", defaults.UPSAMPLER_FACTOR)  # runs from before --factor were all 4×
         for key in (
             "task",
             "preset",
@@ -86,7 +88,7 @@ def _prepare_run_folder(config: TrainConfig, resume: bool, is_main: bool) -> tup
     if is_main:
         run.mkdir(parents=True, exist_ok=True)
         write_json(saved, dataclasses.asdict(config))
-        (run / "model_config.json").write_text(json.dumps(model_config.to_json(), indent=2), encoding="utf-8")
+        write_json(run / "model_config.json", model_config.to_json())
     return config, model_config
 
 

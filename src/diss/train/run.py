@@ -21,7 +21,7 @@ from diss.runtime import randn
 from diss.train.checkpoint import Checkpoint, list_checkpoints, load_newest, save_checkpoint
 from diss.train.config import TrainConfig
 
-log = logging.getLogger("diss.train.loop")  # the training's log lines, under the name they always had
+log = logging.getLogger("diss.train")  # the training's log lines, under the name they always had
 
 
 def model_config_of(config: TrainConfig):
