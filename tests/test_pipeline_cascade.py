@@ -19,15 +19,18 @@ from diss.upsampler import build_upsampler, make_upsampler_scheduler, upsampler_
 SIZE = 16  # the base's; the cascade gives 4× that
 
 
+def saved_cascade(folder):
+    """A tiny random cascade (base of side SIZE, upsampler 4×) saved into ``folder``."""
+    torch.manual_seed(0)
+    DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler(),
+                 upsampler=build_upsampler(upsampler_preset("tiny")).eval(),
+                 upsampler_scheduler=make_upsampler_scheduler()).save_pretrained(folder)  # fmt: skip
+    return folder
+
+
 @pytest.fixture(scope="module")
 def pipe(tmp_path_factory):
-    torch.manual_seed(0)
-    unet = build_unet(preset("tiny"), SIZE).eval()
-    up = build_upsampler(upsampler_preset("tiny")).eval()
-    folder = tmp_path_factory.mktemp("cascade")
-    DiSSPipeline(unet=unet, scheduler=make_sampler(), upsampler=up,
-                 upsampler_scheduler=make_upsampler_scheduler()).save_pretrained(folder)  # fmt: skip
-    pipe = DiSSPipeline.from_pretrained(folder)
+    pipe = DiSSPipeline.from_pretrained(saved_cascade(tmp_path_factory.mktemp("cascade")))
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -97,11 +100,7 @@ def test_a_folder_without_upsampler_refuses_a_larger_size(drawing):
     ],
 )
 def test_an_upsampler_of_another_kind_is_refused_at_load(tmp_path, change, fragment):
-    torch.manual_seed(0)
-    folder = tmp_path / "cascade"
-    DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler(),
-                 upsampler=build_upsampler(upsampler_preset("tiny")).eval(),
-                 upsampler_scheduler=make_upsampler_scheduler()).save_pretrained(folder)  # fmt: skip
+    folder = saved_cascade(tmp_path / "cascade")
     meta = json.loads((folder / "diss.json").read_text())
     assert meta["upsampler"]["trained_at"] == 4 * SIZE and meta["size"] == SIZE  # what the save said
     meta["upsampler"].update(change)
@@ -146,11 +145,7 @@ def test_upsample_guided_by_the_sketch_keeps_w_1_and_refuses_a_bad_w(pipe, drawi
 def test_the_cascades_factor_is_the_folders_own(tmp_path, drawing):
     """A folder whose upsampler is 2× (diss.json "factor": 2, as diss export writes it from a --factor 2 run) gives
     twice the base's side, saves that factor again, and refuses a side it does not give in one line."""
-    torch.manual_seed(0)
-    folder = tmp_path / "cascade2"
-    DiSSPipeline(unet=build_unet(preset("tiny"), SIZE).eval(), scheduler=make_sampler(),
-                 upsampler=build_upsampler(upsampler_preset("tiny")).eval(),
-                 upsampler_scheduler=make_upsampler_scheduler()).save_pretrained(folder)  # fmt: skip
+    folder = saved_cascade(tmp_path / "cascade2")
     meta = json.loads((folder / "diss.json").read_text())
     meta["upsampler"]["factor"] = 2
     (folder / "diss.json").write_text(json.dumps(meta))
