@@ -22,6 +22,7 @@ import numpy as np
 
 from diss.data.images import resize
 from diss.data.sketch import extract_sketch
+from diss.domains import domain_of
 from diss.evaluate.drawings import benchmark, generate_drawings, lines_at
 from diss.evaluate.metrics import (
     frechet_distance,
@@ -71,7 +72,7 @@ def main() -> None:
     size = pipe.size
     photos, _ = load_photos(args.data, args.num)
     real_feats = inception_features(np.stack([resize(p, size) for p in photos]))
-    drawings = benchmark(0, args.drawings)
+    drawings = benchmark(0, args.drawings, domain_of(pipe.diss_meta).name)
     names, sketches, strokes = zip(*drawings, strict=True)
     n, lines = len(drawings), [lines_at(s, size) for s in sketches]
     small = [cv2.resize(s, (size, size), interpolation=cv2.INTER_AREA) for s in strokes]

@@ -21,8 +21,8 @@ FLOORS: dict[str, int] = {
     # the noise schedule, image grids
     **dict.fromkeys(["diss.data", "diss.data.images", "diss.data.inputs", "diss.data.sketch", "diss.data.stroke",
                      "diss.data.augment", "diss.data.cache", "diss.data.dataset", "diss.data.options",
-                     "diss.data.drawings", "diss.folder", "diss.runtime", "diss.diffusion", "diss.model",
-                     "diss.grid"], 1),  # fmt: skip
+                     "diss.data.drawings", "diss.data.cat_drawings", "diss.folder", "diss.runtime", "diss.diffusion",
+                     "diss.model", "diss.grid"], 1),  # fmt: skip
     # 2: the paper's method: schedulers and the step loop, two-condition guidance, realism, editing, two-stage
     # training, the cascade's upsampler, the inference backend, the pipeline's inputs as tensors
     **dict.fromkeys(["diss.schedulers", "diss.sampling", "diss.guidance", "diss.realism", "diss.editing",

@@ -21,18 +21,21 @@ class Domain:
     spots: tuple[tuple[float, float], ...] = ()  # the "eyes" edit's discs: centres as shares of the side (x, y)
 
 
+#: where the cat example drawings have their eyes (shares of the side: x, y), each a disc of EYE_RADIUS: drawn there
+#: by examples/make_cats.py, repainted there by the demo's local edit of a cat
+CAT_EYES = ((0.34, 0.46), (0.66, 0.46))
+EYE_RADIUS = 0.1
+
 DOMAINS = {
     d.name: d
     for d in (
         Domain("flowers", "flowers", ("daisy", "poppy", "sunflower", "pink"), "daisy", "poppy", "background"),
         Domain("landscapes", "landscapes", ("mountain", "sea", "glacier", "sunset", "peaks"), "mountain", "sea", "sky"),
+        Domain("cats", "cats", ("tabby", "ginger", "black-cat", "white-cat", "grey-cat", "calico", "tuxedo", "cat-eyes",
+                                "cat-coat"), "tabby", "ginger", "eyes", spots=CAT_EYES),  # fmt: skip
     )
 }
 DEFAULT_DOMAIN = "flowers"  # the default of every command
-#: where the cat example drawings have their eyes (shares of the side: x, y), each a disc of EYE_RADIUS: drawn there
-#: by examples/make_cats.py, repainted there by the demo's local edit of a cat
-CAT_EYES = ((0.34, 0.46), (0.66, 0.46))
-EYE_RADIUS = 0.1
 
 
 def domain_of(meta: dict) -> Domain:

@@ -1,6 +1,7 @@
 """diss evaluate end to end on a tiny random model: files written, metrics sane, resumable and deterministic."""
 
 import json
+import shutil
 
 import cv2
 import numpy as np
@@ -9,6 +10,7 @@ import torch
 from PIL import Image
 
 from diss.cli import main
+from diss.domains import DOMAINS
 from diss.errors import DissError
 from diss.evaluate.run import EvalConfig, evaluate
 from diss.evaluate.run import _generate as generate
@@ -221,6 +223,34 @@ def test_the_drawing_study_measures_the_dial_on_drawings_from_no_photo(setup, tm
     assert set(m["targets"]) >= {"kid_halves", "stroke_error_rises_1.5x", "daisy_cream_everywhere"}
     report = (tmp_path / "d" / "report.md").read_text()
     assert (tmp_path / "d" / "drawings.png").is_file() and "drawings from no photo" in report
+
+
+@pytest.mark.slow
+def test_the_drawing_study_of_a_cats_model_draws_cats_and_measures_no_daisy(setup, tmp_path):
+    model, data = setup
+    cats = tmp_path / "cats-model"
+    shutil.copytree(model, cats)
+    meta = json.loads((cats / "diss.json").read_text())
+    (cats / "diss.json").write_text(json.dumps({**meta, "domain": "cats"}))
+    cfg = config((cats, data), tmp_path / "d", studies=("drawings",), drawing_num=9, drawing_realism=(0.0, 1.0))
+    m = evaluate(cfg, progress=False)["drawings"]
+    assert m["domain"] == "cats" and m["n"] == len(DOMAINS["cats"].examples) + 9
+    assert m["names"][: len(DOMAINS["cats"].examples)] == list(DOMAINS["cats"].examples)
+    assert all("daisy_petals" not in v for v in m["realism"].values()) and "daisy_cream_everywhere" not in m["targets"]
+    assert "cats drawings from no photo" in (tmp_path / "d" / "report.md").read_text()
+
+
+def test_the_drawings_of_each_domain_are_its_examples_and_its_seeded_drawings():
+    from diss.evaluate.drawings import MADE, benchmark
+
+    for name, domain in DOMAINS.items():
+        drawings = benchmark(0, 9, name)
+        names = [d[0] for d in drawings]
+        assert names[: len(domain.examples)] == list(domain.examples)
+        assert len(names) == len(domain.examples) + (9 if name in MADE else 0)  # landscapes: the examples alone
+        for _, sketch, stroke in drawings:
+            assert sketch.ndim == 2 and stroke.shape == (*sketch.shape, 3)
+    assert [d[0] for d in benchmark(0, 2, "cats")][-2:] == ["tabby-000", "ginger-001"]
 
 
 def test_the_daisys_petal_colour_leaves_the_lines_drawn_over_the_petals_out():

@@ -1,10 +1,11 @@
 """``diss evaluate --studies drawings``: the realism dial on drawings that come from no photo ([4/5]).
 
-The drawings: the example drawings of ``examples/`` and the seeded cartoon flowers of ``diss.data.drawings``. For each
-realism of ``drawing_realism``, one sample per drawing (seed + its index, the same in every row): KID and FID against
-the held-out photos (does it look like a photo?), stroke error ΔE to the drawing's own colours (does it keep the
-drawing's look?), sketch F1 to its lines, the diversity of a few seeds per drawing, and the colour the demo's daisy's
-cream petals come out in (the demo's seeds). A contact sheet ``drawings.png``: rows = realism.
+The drawings: the example drawings of the model's domain (``examples/``) and, where the domain has them, its seeded
+drawings (``MADE``: cartoon flowers of ``diss.data.drawings``, cats of ``diss.data.cat_drawings``). For each realism
+of ``drawing_realism``, one sample per drawing (seed + its index, the same in every row): KID and FID against the
+held-out photos (does it look like a photo?), stroke error ΔE to the drawing's own colours (does it keep the drawing's
+look?), sketch F1 to its lines, the diversity of a few seeds per drawing, and, for flowers, the colour the demo's
+daisy's cream petals come out in (the demo's seeds). A contact sheet ``drawings.png``: rows = realism.
 """
 
 from __future__ import annotations
@@ -33,16 +34,25 @@ from diss.runtime import seeded
 CREAM_L, CREAM_C = 75.0, 20.0
 
 
-def benchmark(seed: int, n: int) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """(name, sketch (S, S), strokes (S, S, 3)) of the flower example drawings, then of ``n`` seeded cartoon flowers
-    (the benchmark is of the flowers domain)."""
-    from diss.data.drawings import make_drawings
+#: the seeded drawings of a domain beside its examples: name → the module and function that make them
+MADE = {"flowers": ("diss.data.drawings", "make_drawings"), "cats": ("diss.data.cat_drawings", "make_cat_drawings")}
+
+
+def benchmark(seed: int, n: int, domain: str = "flowers") -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """(name, sketch (S, S), strokes (S, S, 3)) of ``domain``'s example drawings, then of ``n`` of its seeded drawings
+    (none for a domain without them)."""
+    import importlib
+
     from diss.domains import DOMAINS
     from diss.folder import load_example
 
-    examples = [(name, sketch.min(axis=-1), stroke) for name in DOMAINS["flowers"].examples
+    examples = [(name, sketch.min(axis=-1), stroke) for name in DOMAINS[domain].examples
                 for sketch, stroke in [load_example(name)]]  # fmt: skip  # RGB files → (S, S) lines
-    return examples + [(d.name, d.sketch, d.stroke) for d in make_drawings(n, seed)]
+    if domain not in MADE:
+        return examples
+    module, function = MADE[domain]
+    made = getattr(importlib.import_module(module), function)(n, seed)
+    return examples + [(d.name, d.sketch, d.stroke) for d in made]
 
 
 def lines_at(sketch: np.ndarray, size: int) -> np.ndarray:
@@ -85,29 +95,30 @@ def generate_drawings(pipe, sketches, strokes, seeds, realism: float | None, bat
 
 
 def drawings_study(pipe, real_feats: np.ndarray, cfg, out: Path, progress: bool = True) -> dict:
-    """The metrics of the module's docstring for each realism of ``cfg.drawing_realism``, and the contact sheet."""
+    """The metrics of the module's docstring for each realism of ``cfg.drawing_realism`` on the drawings of the
+    model's domain (its diss.json's), and the contact sheet."""
     from tqdm.auto import tqdm
 
-    drawings = benchmark(cfg.seed, cfg.drawing_num)
+    from diss.domains import domain_of
+
+    domain = domain_of(pipe.diss_meta).name
+    drawings = benchmark(cfg.seed, cfg.drawing_num, domain)
     names = [d[0] for d in drawings]
     sketches, strokes = [d[1] for d in drawings], [d[2] for d in drawings]
     size, n = pipe.size, len(drawings)
     k, m = min(cfg.diversity_inputs, n), cfg.diversity_samples
-    daisy = names.index("daisy")
+    daisy = names.index("daisy") if "daisy" in names else None  # the demo's flower: its petals' colour is measured
     lines = [lines_at(s, size) for s in sketches]
     small_strokes = [cv2.resize(s, (size, size), interpolation=cv2.INTER_AREA) for s in strokes]
-    result: dict = {"n": n, "names": names, "realism": {}}
-    rows: list[list[np.ndarray]] = []
-    columns = _sheet_columns(names)
-    rows.append([np.minimum(strokes[i], sketches[i][..., None]) for i in columns])
+    result: dict = {"n": n, "domain": domain, "names": names, "realism": {}}
+    columns = _sheet_columns(names, domain)
+    rows: list[list[np.ndarray]] = [[np.minimum(strokes[i], sketches[i][..., None]) for i in columns]]
     bar = tqdm(cfg.drawing_realism, desc="drawings", unit="realism", disable=not progress)
     for r in bar:
         images = generate_drawings(pipe, sketches, strokes, list(range(cfg.seed, cfg.seed + n)), r, cfg.batch_size)
         repeated = [i for i in range(k) for _ in range(m)]
         many = generate_drawings(pipe, [sketches[i] for i in repeated], [strokes[i] for i in repeated],
                                  [cfg.seed + 10_000 + j for j in range(k * m)], r, cfg.batch_size)  # fmt: skip
-        demo = generate_drawings(pipe, [sketches[daisy]] * 4, [strokes[daisy]] * 4,
-                                 list(range(cfg.seed, cfg.seed + 4)), r, cfg.batch_size)  # fmt: skip
         feats = inception_features(images)
         f1 = [sketch_f1(lines[i], extract_sketch(resize(images[i], 2 * size), size))[2] for i in range(n)]
         result["realism"][f"{r:g}"] = {
@@ -117,8 +128,11 @@ def drawings_study(pipe, real_feats: np.ndarray, cfg, out: Path, progress: bool 
             "stroke_error": float(np.nanmean([stroke_error(small_strokes[i], images[i]) for i in range(n)])),
             "sketch_f1": float(np.mean(f1)),
             "diversity": float(np.mean([diversity(f) for f in inception_features(many).reshape(k, m, -1)])),
-            "daisy_petals": petal_colour(strokes[daisy], list(demo), sketches[daisy]),
         }
+        if daisy is not None:
+            demo = generate_drawings(pipe, [sketches[daisy]] * 4, [strokes[daisy]] * 4,
+                                     list(range(cfg.seed, cfg.seed + 4)), r, cfg.batch_size)  # fmt: skip
+            result["realism"][f"{r:g}"]["daisy_petals"] = petal_colour(strokes[daisy], list(demo), sketches[daisy])
         rows.append([images[i] for i in columns])
     save_grid(out / "drawings.png", rows, col_labels=[names[i] for i in columns],
               row_labels=["drawing"] + [f"realism {r:g}" for r in cfg.drawing_realism])  # fmt: skip
@@ -126,28 +140,34 @@ def drawings_study(pipe, real_feats: np.ndarray, cfg, out: Path, progress: bool 
     return result
 
 
-def _sheet_columns(names: list[str]) -> list[int]:
-    """The contact sheet's drawings: the examples, then the first drawing of each style."""
-    from diss.data.drawings import STYLES
+def _sheet_columns(names: list[str], domain: str) -> list[int]:
+    """The contact sheet's drawings: the domain's examples, then the first seeded drawing of each style (a seeded
+    drawing is named STYLE-NNN)."""
+    from diss.domains import DOMAINS
 
-    examples = [i for i, name in enumerate(names) if "-" not in name]
-    firsts = [next(i for i, name in enumerate(names) if name.startswith(f"{s}-")) for s in STYLES
-              if any(name.startswith(f"{s}-") for name in names)]  # fmt: skip
-    return examples + firsts
+    examples = [i for i, name in enumerate(names) if name in DOMAINS[domain].examples]
+    styles: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if i not in examples:
+            styles.setdefault(name.rsplit("-", 1)[0], i)
+    return examples + list(styles.values())
 
 
 def drawing_targets(by_realism: dict) -> dict:
-    """[4/5]'s targets on the drawing study, each True / False (computed from the metrics, never typed)."""
+    """[4/5]'s targets on the drawing study, each True / False (computed from the metrics, never typed); the daisy's
+    only where it was drawn (flowers)."""
     values = list(by_realism.values())
     kids = [v["kid"] for v in values]
     first, last = values[0], values[-1]
-    return {
+    targets = {
         "kid_falls_monotonically": all(b <= a for a, b in zip(kids, kids[1:], strict=False)),
         "kid_halves": last["kid"] <= 0.5 * first["kid"],
         "stroke_error_rises_1.5x": last["stroke_error"] >= 1.5 * first["stroke_error"],
         "sketch_f1_at_least_0.6": all(v["sketch_f1"] >= 0.6 for v in values),
-        "daisy_cream_everywhere": all(v["daisy_petals"]["cream"] for v in values),
     }
+    if all("daisy_petals" in v for v in values):
+        targets["daisy_cream_everywhere"] = all(v["daisy_petals"]["cream"] for v in values)
+    return targets
 
 
 def drawing_lines(d: dict) -> list[str]:
@@ -155,12 +175,13 @@ def drawing_lines(d: dict) -> list[str]:
     rows = [
         f"| {r} | {v.get('lowpass_side', '')} | {v['kid']:.4f} | {v['fid']:.1f} | {v['stroke_error']:.2f} | "
         f"{v['sketch_f1']:.3f} | "
-        f"{v['diversity']:.4f} | L* {v['daisy_petals']['L']:.0f}, C* {v['daisy_petals']['C']:.0f} |"
+        f"{v['diversity']:.4f} | {_petals(v)} |"
         for r, v in d["realism"].items()
     ]
     met = ", ".join(f"{name} {'yes' if ok else 'no'}" for name, ok in d["targets"].items())
     return [
-        f"## The realism dial on {d['n']} drawings from no photo ([drawings.png](drawings.png))",
+        f"## The realism dial on {d['n']} {d.get('domain', 'flowers')} drawings from no photo "
+        "([drawings.png](drawings.png))",
         "",
         "| realism | N | KID | FID | stroke ΔE | sketch F1 | diversity | daisy's petals |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -169,3 +190,8 @@ def drawing_lines(d: dict) -> list[str]:
         f"Targets: {met}.",
         "",
     ]
+
+
+def _petals(v: dict) -> str:
+    p = v.get("daisy_petals")
+    return "" if p is None else f"L* {p['L']:.0f}, C* {p['C']:.0f}"
