@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors import safe_open
 
 from diss import defaults
 from diss.cli import main
@@ -61,7 +62,7 @@ def test_the_shipped_landscapes_folder_is_a_small_fp16_base_model_of_its_domain(
 
 
 def test_the_shipped_cats_folder_is_a_small_fp16_base_model_of_its_domain():
-    folder = SHIPPED_MODEL.parent / "cats"
+    folder = resolve_model("cats")
     (weights,) = (folder / "unet").glob("*.safetensors")
     assert weights.stat().st_size <= 32e6  # the cap per network
     meta = json.loads((folder / "diss.json").read_text())
@@ -69,8 +70,6 @@ def test_the_shipped_cats_folder_is_a_small_fp16_base_model_of_its_domain():
     assert (folder / "README.md").is_file() and (folder / "eval" / "metrics.json").is_file()
     pipe = DiSSPipeline.from_pretrained(folder)
     assert pipe.size == 64 and pipe.output_sizes == (64,)  # no upsampler yet (its card)
-    from safetensors import safe_open
-
     with safe_open(weights, "pt") as f:
         assert {f.get_slice(k).get_dtype() for k in f.keys()} == {"F16"}  # stored in fp16
 

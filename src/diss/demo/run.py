@@ -2,7 +2,7 @@
 
 For each domain (diss.domains; every shipped one, or the model ``--model`` names) four labelled PNG grids in a folder
 of its own: a realism sweep (rows realism 0 → 1, columns seeds), a sketch-scale × stroke-scale grid (realism off, so
-the guidance alone shows), a local edit (a generated image's background or sky repainted, the rest kept) and the
+the guidance alone shows), a local edit (a generated image's background, sky or eyes repainted, the rest kept) and the
 examples with two results each (one has strokes on part of the canvas only: the rest is left to the model).
 """
 

@@ -16,6 +16,8 @@ import cv2
 import numpy as np
 
 from diss.conventions import LINE_MAX, stroke_mask, to_uint8
+from diss.data.cat_drawings import make_cat_drawings
+from diss.data.drawings import make_drawings
 from diss.data.images import resize
 from diss.data.sketch import extract_sketch
 from diss.evaluate.metrics import (
@@ -34,24 +36,19 @@ from diss.runtime import seeded
 CREAM_L, CREAM_C = 75.0, 20.0
 
 
-#: the seeded drawings of a domain beside its examples: name → the module and function that make them
-MADE = {"flowers": ("diss.data.drawings", "make_drawings"), "cats": ("diss.data.cat_drawings", "make_cat_drawings")}
+#: the seeded drawings of a domain beside its examples: name → what makes the first n for a seed
+MADE = {"flowers": make_drawings, "cats": make_cat_drawings}
 
 
 def benchmark(seed: int, n: int, domain: str = "flowers") -> list[tuple[str, np.ndarray, np.ndarray]]:
     """(name, sketch (S, S), strokes (S, S, 3)) of ``domain``'s example drawings, then of ``n`` of its seeded drawings
     (none for a domain without them)."""
-    import importlib
-
     from diss.domains import DOMAINS
     from diss.folder import load_example
 
     examples = [(name, sketch.min(axis=-1), stroke) for name in DOMAINS[domain].examples
                 for sketch, stroke in [load_example(name)]]  # fmt: skip  # RGB files → (S, S) lines
-    if domain not in MADE:
-        return examples
-    module, function = MADE[domain]
-    made = getattr(importlib.import_module(module), function)(n, seed)
+    made = MADE[domain](n, seed) if domain in MADE else []
     return examples + [(d.name, d.sketch, d.stroke) for d in made]
 
 
