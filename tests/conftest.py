@@ -122,3 +122,24 @@ def tiny_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-model")
     DiSSPipeline(unet=build_unet(preset("tiny"), 32), scheduler=make_sampler()).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_student_model(tmp_path_factory) -> Path:
+    """A tiny teacher at 32 px with its (untrained) student, saved and loaded as a model folder."""
+    import torch
+
+    from diss.model import build_unet, preset
+    from diss.pipeline import DiSSPipeline
+    from diss.schedulers import make_sampler
+    from diss.student import student_from_teacher
+
+    torch.manual_seed(0)
+    unet = build_unet(preset("tiny"), 32)
+    pipe = DiSSPipeline(unet=unet, scheduler=make_sampler(), student=student_from_teacher(unet))
+    with torch.no_grad():  # a student that differs from its teacher's conditional network
+        pipe.student.conv_in.weight[:, 7:] = 0.3
+    pipe.diss_meta = {"student": {"steps": [1, 2, 4], "scale_max": 3.0}}
+    folder = tmp_path_factory.mktemp("with-student")
+    pipe.save_pretrained(folder)
+    return folder

@@ -24,9 +24,10 @@ FLOORS: dict[str, int] = {
                      "diss.data.drawings", "diss.data.cat_drawings", "diss.folder", "diss.runtime", "diss.diffusion",
                      "diss.model", "diss.grid"], 1),  # fmt: skip
     # 2: the paper's method: schedulers and the step loop, two-condition guidance, realism, editing, two-stage
-    # training, the cascade's upsampler, the inference backend, the pipeline's inputs as tensors
+    # training, the cascade's upsampler, the distilled student, the inference backend, the pipeline's inputs as tensors
     **dict.fromkeys(["diss.schedulers", "diss.sampling", "diss.guidance", "diss.realism", "diss.editing",
-                     "diss.two_stage", "diss.upsampler", "diss.backend", "diss.conditions"], 2),  # fmt: skip
+                     "diss.two_stage", "diss.upsampler", "diss.student", "diss.backend", "diss.conditions"],
+                    2),  # fmt: skip
     # 3: the pipeline (diffusers-shaped), its argument checks, loading a model by name
     # (the package itself: `from diss import DiSSPipeline`)
     **dict.fromkeys(["diss", "diss.pipeline", "diss.checks", "diss.loading"], 3),
@@ -36,8 +37,8 @@ FLOORS: dict[str, int] = {
                      "diss.demo.run",
                      "diss.evaluate", "diss.evaluate.cascade", "diss.evaluate.config", "diss.evaluate.drawings",
                      "diss.evaluate.metrics", "diss.evaluate.report", "diss.evaluate.run", "diss.train",
-                     "diss.train.checkpoint", "diss.train.config", "diss.train.export", "diss.train.loop",
-                     "diss.train.run", "diss.train.schedule", "diss.batches"], 4),  # fmt: skip
+                     "diss.train.checkpoint", "diss.train.config", "diss.train.distill", "diss.train.export",
+                     "diss.train.loop", "diss.train.run", "diss.train.schedule", "diss.batches"], 4),  # fmt: skip
     # 5: the command line
     **dict.fromkeys(["diss.cli", "diss.cli.args", "diss.cli.app", "diss.cli.data", "diss.cli.demo",
                      "diss.cli.evaluate", "diss.cli.generate", "diss.cli.train", "diss.__main__"], 5),

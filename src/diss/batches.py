@@ -33,6 +33,8 @@ class BatchConfig:
     realism_mode: str = opt(defaults.REALISM_MODE, choices=defaults.REALISM_MODES)
     sampler: str = opt(defaults.SAMPLER, choices=defaults.SAMPLERS)
     steps: int | None = opt(None, STEPS_HELP, "steps")  # None: the model's (DiSSPipeline.default_steps)
+    fast: bool = opt(False, "the model folder's distilled student: 1, 2 or 4 steps (default 4) of one U-Net call each, "
+                     "the guidance folded in (what it cannot do runs on the full model, said once)")  # fmt: skip
     guidance_start: float = opt(defaults.GUIDANCE_START, "share of the steps after which guidance starts (default "
                                 "%(default)s)", "unit", metavar="F")  # fmt: skip
     guidance_end: float = opt(defaults.GUIDANCE_END, "share of the steps after which guidance stops (default "
@@ -182,6 +184,7 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
             num_inference_steps=cfg.steps,
             num_images=len(chunk),
             sampler=cfg.sampler,
+            fast=True if cfg.fast else None,  # not asked for: the folder's own choice
             realism_mode=cfg.realism_mode,
             output_size=cfg.size,
             generator=seeded(cfg.seed + k for _, k in chunk),

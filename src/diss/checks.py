@@ -30,10 +30,12 @@ def check_inputs(
     callback_on_step_end_tensor_inputs, guidance_start=0.0, guidance_end=1.0, output_size=None,
     upsampler_steps=defaults.UPSAMPLER_STEPS, upsampler_noise_level=defaults.UPSAMPLER_NOISE_LEVEL,
 ) -> None:  # fmt: skip
-    """Everything about the arguments that can be checked before any work: one clear line for the first fault."""
-    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int):
+    """Everything about the arguments that can be checked before any work: one clear line for the first fault.
+    ``num_inference_steps`` None: the model's own (always valid)."""
+    steps = 1 if num_inference_steps is None else num_inference_steps
+    if isinstance(steps, bool) or not isinstance(steps, int):
         raise DissError(f"num_inference_steps must be a whole number, not {num_inference_steps!r}")
-    if not 1 <= num_inference_steps <= defaults.MAX_STEPS:
+    if not 1 <= steps <= defaults.MAX_STEPS:
         raise DissError(f"num_inference_steps must be 1 to {defaults.MAX_STEPS}, not {num_inference_steps}")
     if isinstance(num_images, bool) or not isinstance(num_images, int) or num_images < 1:
         raise DissError(f"num_images must be a whole number, at least 1, not {num_images!r}")

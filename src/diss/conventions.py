@@ -28,6 +28,8 @@ PAINT_MAX: int = 245
 #: the enlarged low-resolution image (3), sketch (1)); the order is ``model.model_input``'s and the upsampler's
 BASE_IN_CHANNELS: int = 3 + 1 + 3
 UPSAMPLER_IN_CHANNELS: int = 3 + 3 + 1
+#: the distilled student's (diss.student): the base's, then its two guidance scales and its step count as input maps
+STUDENT_IN_CHANNELS: int = BASE_IN_CHANNELS + 2 + 1
 #: paper colour of a sketch (uint8); lines are darker than this
 SKETCH_PAPER: int = 255
 #: a sketch pixel below this (uint8) is on a line: a thin line shrunk to a small size still darkens the pixels it

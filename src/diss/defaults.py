@@ -58,6 +58,13 @@ UPSAMPLER_RESIDUAL_SCALE = 0.25
 UPSAMPLER_FORMULATION = f"residual/{UPSAMPLER_RESIDUAL_SCALE:g}"
 # the upsampler's training crop (a crop of a 4× photo at the base's side costs what the base's image costs)
 UPSAMPLER_CROP = 64
+# the distilled student (diss.student): the step counts it is trained for (the fewest for the app's live preview),
+# its default (an image in fast mode), the guidance scales it was distilled over (0 … STUDENT_SCALE_MAX each; outside
+# them the teacher runs), and the teacher's DDIM steps over each span of its finest grid (the trajectory it learns)
+STUDENT_STEP_COUNTS = (1, 2, 4)
+STUDENT_STEPS = 4
+STUDENT_SCALE_MAX = 3.0
+STUDENT_TEACHER_SUBSTEPS = 3
 # guidance scales are refused above this: far past any useful value (the paper uses ≤ 5); larger ones only overflow.
 # Here, not in pipeline.py, so that the command line checks its arguments without importing torch
 MAX_GUIDANCE_SCALE = 100.0

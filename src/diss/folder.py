@@ -5,6 +5,7 @@ command line resolves and refuses folders at once."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from diss.conventions import BASE_IN_CHANNELS, UPSAMPLER_IN_CHANNELS
+from diss.conventions import BASE_IN_CHANNELS, STUDENT_IN_CHANNELS, UPSAMPLER_IN_CHANNELS
 from diss.data.images import load_image
 from diss.domains import DEFAULT_DOMAIN, DOMAINS, Domain, domain_of
 from diss.errors import DissError
@@ -145,6 +146,12 @@ def finish_folder(folder: Path, meta: dict, size: int, factor: int | None) -> No
         meta.setdefault("size", size)
         record = {"trained_at": size * factor, **(meta.get("upsampler") or {})}
         meta["upsampler"] = {**record, "factor": factor, "formulation": defaults.UPSAMPLER_FORMULATION}
+    if (folder / STUDENT_PART).is_dir():  # the teacher it was distilled from: this folder's unet, as saved with it
+        unet = sorted((folder / "unet").glob("*.safetensors"))
+        teacher = {p.relative_to(folder).as_posix(): sha256_file(p) for p in unet}
+        meta[STUDENT_PART] = {**(meta.get(STUDENT_PART) or {}), "teacher_sha256": teacher}
+    else:
+        meta.pop(STUDENT_PART, None)
     write_sums(folder, meta)
     umask = os.umask(0o022)
     os.umask(umask)
@@ -154,6 +161,10 @@ def finish_folder(folder: Path, meta: dict, size: int, factor: int | None) -> No
 
 #: a cascade folder's second stage (diss.upsampler): its U-Net and its scheduler, optional components of DiSSPipeline
 UPSAMPLER_PARTS = ("upsampler", "upsampler_scheduler")
+#: a folder's distilled student (diss.student), an optional component of DiSSPipeline beside the teacher's ``unet``
+STUDENT_PART = "student"
+#: the input channels of each network a model folder may hold
+IN_CHANNELS = {"unet": BASE_IN_CHANNELS, "upsampler": UPSAMPLER_IN_CHANNELS, STUDENT_PART: STUDENT_IN_CHANNELS}
 
 
 def check_unet_config(cfg: dict, folder: Path, sub: str = "unet") -> None:
@@ -172,13 +183,13 @@ def check_unet_config(cfg: dict, folder: Path, sub: str = "unet") -> None:
 
     if cfg.get("_class_name") != "UNet2DModel":
         bad(f"_class_name is {cfg.get('_class_name')!r}, not 'UNet2DModel'")
-    channels = BASE_IN_CHANNELS if sub == "unet" else UPSAMPLER_IN_CHANNELS
+    channels = IN_CHANNELS[sub]
     if cfg.get("in_channels") != channels:
-        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not {channels} (image + sketch + strokes, or + low "
-            "image)")  # fmt: skip
+        bad(f"its U-Net takes {cfg.get('in_channels')!r} channels, not {channels} (image + sketch + strokes, + low "
+            "image for an upsampler, + scales and steps for a student)")  # fmt: skip
     if cfg.get("out_channels") not in ((3, 6) if sub == "unet" else (3,)):
         bad(f"out_channels is {cfg.get('out_channels')!r}")
-    if cfg.get("class_embed_type") not in ((None,) if sub == "unet" else ("timestep",)):
+    if cfg.get("class_embed_type") not in (("timestep",) if sub == "upsampler" else (None,)):
         bad(f"class_embed_type is {cfg.get('class_embed_type')!r}")
     size = cfg.get("sample_size")
     size = size[0] if isinstance(size, list) and len(size) == 2 and size[0] == size[1] else size
@@ -232,7 +243,7 @@ def check_model_folder(folder: Path, variant: str | None = None) -> None:
     if not (folder / "model_index.json").is_file() or not (folder / "unet").is_dir():
         raise DissError(f"{folder} is not a diss model folder (no model_index.json and unet/)")
     index = read_json(folder / "model_index.json")
-    networks = ["unet"] + [sub for sub in UPSAMPLER_PARTS[:1] if (index.get(sub) or [None])[0] is not None]
+    networks = ["unet"] + [sub for sub in (UPSAMPLER_PARTS[0], STUDENT_PART) if (index.get(sub) or [None])[0]]
     pattern = f"*.{variant}.safetensors" if variant else "*.safetensors"
     for sub in networks:
         if not (folder / sub).is_dir() or not list((folder / sub).glob(pattern)):
@@ -244,10 +255,25 @@ def check_model_folder(folder: Path, variant: str | None = None) -> None:
     read_json(folder / "scheduler" / "scheduler_config.json")
     if (folder / "diss.json").is_file():
         model_steps(read_json(folder / "diss.json"), folder / "diss.json")
-    if len(networks) > 1:
+    if UPSAMPLER_PARTS[0] in networks:
         read_json(folder / "upsampler_scheduler" / "scheduler_config.json")
         check_upsampler_record(folder)
+    if STUDENT_PART in networks:
+        check_student_record(folder)
     verify_checksums(folder)
+
+
+def check_student_record(folder: Path) -> None:
+    """A folder's student must say in diss.json which teacher it was distilled from (the SHA-256 of ``unet/``'s
+    weights, written with it by ``finish_folder``), and that teacher must be the folder's ``unet``: a student beside
+    another teacher would give wrong images, not an error."""
+    meta = read_json(folder / "diss.json") if (folder / "diss.json").is_file() else {}
+    record = meta.get(STUDENT_PART)
+    teacher = record.get("teacher_sha256") if isinstance(record, dict) else None
+    sums = {k: v for k, v in (meta.get("sha256") or {}).items() if str(k).startswith("unet/")}
+    if not isinstance(teacher, dict) or not teacher or teacher != sums:
+        raise DissError(f"{folder}: its student was not distilled from this folder's unet (diss.json's student record "
+                        "does not name these weights); export the student again from its run with this teacher")
 
 
 def check_upsampler_record(folder: Path) -> None:
@@ -278,3 +304,20 @@ def write_sums(folder: Path, meta: dict) -> None:
     weights = sorted(p for p in folder.rglob("*.safetensors") if p.is_file())
     meta = {**meta, "sha256": {p.relative_to(folder).as_posix(): sha256_file(p) for p in weights}}
     write_json(folder / "diss.json", meta)
+
+
+@contextlib.contextmanager
+def quiet_loading():
+    """diffusers' loader without its progress bar and its notes (a model folder loads in a fraction of a second)."""
+    from diffusers.utils import logging as diffusers_logging
+
+    bars = diffusers_logging.is_progress_bar_enabled()
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.disable_progress_bar()
+    diffusers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
+        if bars:
+            diffusers_logging.enable_progress_bar()

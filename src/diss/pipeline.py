@@ -9,8 +9,8 @@ sketch_guidance_scale, stroke_guidance_scale and realism.
 
 from __future__ import annotations
 
-import contextlib
 import json
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,6 @@ import torch
 from diffusers import DDPMScheduler, DiffusionPipeline, UNet2DModel
 from diffusers.image_processor import VaeImageProcessor
 from diffusers.utils import BaseOutput
-from diffusers.utils import logging as diffusers_logging
 from PIL import Image
 
 from diss import defaults
@@ -30,7 +29,16 @@ from diss.conditions import as_batch, as_mask, as_scale
 from diss.data.inputs import prepare_image, prepare_sketch, prepare_stroke
 from diss.editing import x0_mask_denoiser
 from diss.errors import DissError
-from diss.folder import FOLDER_VERSION, UPSAMPLER_PARTS, check_model_folder, finish_folder, model_steps, read_json
+from diss.folder import (
+    FOLDER_VERSION,
+    STUDENT_PART,
+    UPSAMPLER_PARTS,
+    check_model_folder,
+    finish_folder,
+    model_steps,
+    quiet_loading,  # fmt: skip
+    read_json,
+)
 from diss.guidance import guidance_interval, two_condition_guidance
 from diss.phi import phi_like
 from diss.realism import (
@@ -42,31 +50,18 @@ from diss.realism import (
     x0_lowpass_denoiser,
 )
 from diss.runtime import Runtime, randn
-from diss.sampling import sample
+from diss.sampling import sample, step_callback
 from diss.schedulers import make_sampler
+from diss.student import choose_student, make_student_sampler, student_denoiser
 from diss.upsampler import FACTOR, cast_level_embedding, make_upsampler_sampler, upsample
 
+log = logging.getLogger(__name__)
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 
 
 @dataclass
 class DiSSPipelineOutput(BaseOutput):
     images: list[Image.Image] | np.ndarray | torch.Tensor
-
-
-@contextlib.contextmanager
-def _quiet_loading():
-    """diffusers' loader without its progress bar and its notes (a model folder loads in a fraction of a second)."""
-    bars = diffusers_logging.is_progress_bar_enabled()
-    verbosity = diffusers_logging.get_verbosity()
-    diffusers_logging.disable_progress_bar()
-    diffusers_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        diffusers_logging.set_verbosity(verbosity)
-        if bars:
-            diffusers_logging.enable_progress_bar()
 
 
 class DiSSPipeline(DiffusionPipeline):
@@ -76,18 +71,19 @@ class DiSSPipeline(DiffusionPipeline):
     ``diss.upsampler``) and ``upsampler_scheduler``, which take the base's image to ``upsampler_size``."""
 
     model_cpu_offload_seq = "unet->upsampler"
-    _optional_components = list(UPSAMPLER_PARTS)
+    _optional_components = [*UPSAMPLER_PARTS, STUDENT_PART]
     _callback_tensor_inputs = ["latents"]
 
-    def __init__(self, unet: UNet2DModel, scheduler, upsampler: UNet2DModel | None = None, upsampler_scheduler=None):
+    def __init__(self, unet: UNet2DModel, scheduler, upsampler: UNet2DModel | None = None, upsampler_scheduler=None,
+                 student: UNet2DModel | None = None):  # fmt: skip
         super().__init__()
         if upsampler is not None:
             cast_level_embedding(upsampler)
         self.register_modules(unet=unet, scheduler=scheduler, upsampler=upsampler,
-                              upsampler_scheduler=upsampler_scheduler)  # fmt: skip
+                              upsampler_scheduler=upsampler_scheduler, student=student)  # fmt: skip
         self.image_processor = VaeImageProcessor(do_resize=False, do_normalize=True)  # [-1, 1] ↔ [0, 1], PIL
         self.diss_meta: dict = {}  # diss.json of the folder it came from (training record), written back on save
-        self._interrupt = False
+        self._interrupt, self._said = False, set()
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> DiSSPipeline:
@@ -103,14 +99,14 @@ class DiSSPipeline(DiffusionPipeline):
         kwargs.setdefault("dtype", torch.float32)  # the weights are saved in fp16: computed in fp32 unless asked
         kwargs.update(use_safetensors=True, local_files_only=True)
         try:
-            with _quiet_loading():
+            with quiet_loading():
                 pipe = super().from_pretrained(folder, **kwargs)
         except (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, json.JSONDecodeError) as e:
             raise DissError(f"{folder} holds a damaged or foreign model ({str(e).splitlines()[0][:200]})") from None
         pipe.diss_meta = read_json(folder / "diss.json") if (folder / "diss.json").is_file() else {}
         if pipe.diss_meta.get("version", FOLDER_VERSION) < 2 and type(pipe.scheduler) is DDPMScheduler:
             pipe.scheduler = make_sampler(defaults.SAMPLER, pipe.scheduler.config)  # v1 kept the training scheduler
-        for net in (pipe.unet, pipe.upsampler):
+        for net in (pipe.unet, pipe.upsampler, pipe.student):
             if net is not None:
                 net.eval().to(memory_format=torch.channels_last)  # faster convolutions on CPUs and GPUs
         return pipe
@@ -150,6 +146,8 @@ class DiSSPipeline(DiffusionPipeline):
         self.backend, self.backend_note, self.backend_fallback = choice.name, choice.note, choice.fallback
         if choice.name != "torch":
             choice.net.on_fallback = self._fell_back
+        if self.student is not None:  # the student on the same backend (its own fallback: torch, said by the backend)
+            self._student_net = select(self.student, choice.name, precision, cache_dir).net
         return self
 
     def _fell_back(self, why: str) -> None:
@@ -160,9 +158,13 @@ class DiSSPipeline(DiffusionPipeline):
     @property
     def net(self):
         """What sampling calls: the backend's U-Net, or the PyTorch module (also after it was moved or compiled)."""
-        net = getattr(self, "_net", None)
-        if net is None or net is self.unet or self.unet.device.type != "cpu":
-            return self.unet
+        return self._backend_net("unet")
+
+    def _backend_net(self, name: str):
+        """The backend's network for component ``name`` ("unet" or "student"), or the PyTorch module."""
+        module, net = getattr(self, name), getattr(self, "_net" if name == "unet" else "_student_net", None)
+        if net is None or net is module or module.device.type != "cpu" or getattr(net, "failed", None):
+            return module
         return net
 
     def compile(self, mode: str = "default", **kwargs) -> DiSSPipeline:
@@ -219,26 +221,39 @@ class DiSSPipeline(DiffusionPipeline):
 
     check_inputs = check_inputs  # diffusers' name; every argument checked before any work (diss.checks)
 
-    def _precision(self, precision: str):
-        """(the network to call, the autocast dtype or None) under the precision policy (``runtime.Runtime``)."""
-        net, amp = self.net, Runtime(self.unet.device, precision).autocast
-        if net is not self.unet:  # the backend runs the precision policy's choice itself
+    def _precision(self, precision: str, name: str = "unet"):
+        """(the network ``name`` to call, the autocast dtype or None) under the precision policy (``runtime``)."""
+        module = getattr(self, name)
+        net, amp = self._backend_net(name), Runtime(module.device, precision).autocast
+        if net is not module:  # the backend runs the precision policy's choice itself
             net = net.with_precision(precision_hint(precision))
-        if self.unet.dtype != torch.float32 or net is not self.unet:  # bf16 weights, or a backend's own precision
+        if module.dtype != torch.float32 or net is not module:  # bf16 weights, or a backend's own precision
             amp = None
         return net, amp
 
-    def _step_callback(self, callback, names):
-        """diffusers' ``callback_on_step_end(pipe, i, t, {name: tensor})`` as the loop's ``on_step_end(i, t, x)``."""
-        if callback is None:
-            return None
+    def _denoiser(self, sk, st, s_sk, s_st, fast: bool, sampler, steps: int, window, precision: str):
+        """(the scheduler that steps, the denoiser, the autocast dtype or None): the student with the guidance folded
+        in (``diss.student``), or the teacher's 2-D guidance (eq. 7) in its guidance interval."""
+        if fast:
+            scheduler, (net, amp) = make_student_sampler(self.scheduler.config), self._precision(precision, "student")
+            scheduler.set_timesteps(steps)
+            return scheduler, student_denoiser(net, scheduler.alphas_cumprod, sk, st, s_sk, s_st, steps), amp
+        scheduler, (net, amp) = self._fresh_scheduler(sampler, steps), self._precision(precision)
+        guided = guidance_interval(scheduler.timesteps.tolist(), *window)
+        return scheduler, two_condition_guidance(net, sk, st, s_sk, s_st, guided), amp
 
-        def on_step_end(i, t, x):
-            state = {"latents": x}
-            out = callback(self, i, torch.tensor(t), {k: state[k] for k in names})
-            return out.get("latents", x) if isinstance(out, dict) else x
-
-        return on_step_end
+    def _mode(self, fast: bool | None, steps: int | None, scales, window, sampler) -> tuple[bool, int]:
+        """(whether the student runs this call, the steps): the student (1, 2 or 4 steps, one U-Net call each, the
+        guidance folded in; ``student.choose_student``) where asked for or the folder's choice, what it cannot do on
+        the teacher, said once per pipeline."""
+        record = self.diss_meta.get(STUDENT_PART) if self.student is not None else None
+        fast, why = choose_student(record, fast, steps, scales, window, sampler)
+        if why and why not in self._said:
+            self._said.add(why)
+            log.warning("diss: %s", why)
+        own = defaults.STUDENT_STEPS if fast else self.default_steps
+        self._num_timesteps = own if steps is None else steps  # diffusers' num_timesteps
+        return fast, self._num_timesteps
 
     def _inputs(self, sketch, stroke, image, mask_image, n: int):
         """The sketch (n, 1, S, S), strokes (n, 3, S, S), photo (n, 3, S, S) and mask (n, 1, S, S) in {0, 1} at the
@@ -320,6 +335,7 @@ class DiSSPipeline(DiffusionPipeline):
         upsampler_noise_level: int = defaults.UPSAMPLER_NOISE_LEVEL,
         num_images: int = 1,
         sampler: str | None = None,
+        fast: bool | None = None,
         precision: str = "auto",
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -335,13 +351,13 @@ class DiSSPipeline(DiffusionPipeline):
         after each step). ``image`` + ``strength`` < 1: SDEdit from the image noised to that share of the schedule;
         ``image`` + ``mask_image`` (white = regenerate): a local edit keeping every pixel outside the mask. ``sampler``
         (``defaults.SAMPLERS``) steps instead of ``self.scheduler``; ``num_inference_steps`` None: the folder's own
-        (``self.default_steps``). ``precision`` "auto": the U-Net in bf16 where the hardware has it, sampling fp32.
+        (``self.default_steps``). ``fast``: the folder's distilled student, the teacher, or None: as ``_mode`` decides.
+        ``precision`` "auto": the U-Net in bf16 where the hardware has it, sampling fp32.
         ``output_type`` as in diffusers: "pil", "np" (B, H, W, 3), "pt" (B, 3, H, W) in [0, 1], "latent" in [-1, 1].
         ``callback_on_step_end(pipe, i, t, {"latents": x})`` may return {"latents": ...} and set ``pipe._interrupt``
         to stop. ``output_size``: the base's side (``self.size``) or, in a cascade folder, the upsampler's (its
         default): ``upsampler_steps`` steps on the base's image, degraded to ``upsampler_noise_level`` and enlarged,
         with the sketch at that size (an edit keeps the photo's pixels)."""
-        num_inference_steps = self.default_steps if num_inference_steps is None else num_inference_steps
         self.check_inputs(num_inference_steps=num_inference_steps, num_images=num_images, realism=realism,
                           realism_mode=realism_mode, image=image, mask_image=mask_image, strength=strength,
                           sampler=sampler, generator=generator, latents=latents, output_type=output_type,
@@ -349,24 +365,23 @@ class DiSSPipeline(DiffusionPipeline):
                           guidance_start=guidance_start, guidance_end=guidance_end, output_size=output_size,
                           callback_on_step_end_tensor_inputs=callback_on_step_end_tensor_inputs,
                           upsampler_steps=upsampler_steps, upsampler_noise_level=upsampler_noise_level)  # fmt: skip
-        size, n, device = self.size, num_images, self.unet.device
-        output_size = output_size or self.output_sizes[-1]
+        size, n, device, output_size = self.size, num_images, self.unet.device, output_size or self.output_sizes[-1]
         self._interrupt = False
         # 1. the conditions and the photo, at the model's size, in model range
         sk, st, photo, mask = self._inputs(sketch, stroke, image, mask_image, n)
         s_sk = as_scale(sketch_guidance_scale, "sketch_guidance_scale", size, n)
         s_st = as_scale(stroke_guidance_scale, "stroke_guidance_scale", size, n)
+        fast, num_inference_steps = self._mode(fast, num_inference_steps, (s_sk, s_st), (guidance_start, guidance_end),
+                                               sampler)  # fmt: skip
         # 2. the scheduler that steps, and the denoiser: 2-D guidance (eq. 7), then realism (eq. 8–9) and the edit
-        scheduler, (net, amp) = self._fresh_scheduler(sampler, num_inference_steps), self._precision(precision)
-        guided = guidance_interval(scheduler.timesteps.tolist(), guidance_start, guidance_end)
-        denoiser = two_condition_guidance(net, sk, st, s_sk, s_st, guided)
+        scheduler, denoiser, amp = self._denoiser(sk, st, s_sk, s_st, fast, sampler, num_inference_steps,
+                                                  (guidance_start, guidance_end), precision)  # fmt: skip
         denoiser, hooks = self._realism_and_edit(denoiser, scheduler, sk, st, realism, realism_mode, realism_k,
                                                  photo, mask, generator)  # fmt: skip
         # 3. the starting noise (one generator per image: sample i of a batch = the same sample alone)
         noise = randn((n, 3, size, size), generator, device) if latents is None else latents.to(device, torch.float32)
         # 4. the loop
-        on_step_end = self._step_callback(callback_on_step_end, callback_on_step_end_tensor_inputs)
-        self._num_timesteps = num_inference_steps
+        on_step_end = step_callback(self, callback_on_step_end, callback_on_step_end_tensor_inputs)
         with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
             x0 = sample(denoiser, scheduler, noise, num_inference_steps, generator, hooks, init=photo if strength < 1
                         else None, strength=strength, on_step_end=on_step_end, progress_bar=self.progress_bar,

@@ -95,3 +95,16 @@ def sample(
         if on_step_end is not None:
             x = on_step_end(i, t, x)
     return x.clamp(-1.0, 1.0)
+
+
+def step_callback(pipe, callback, names):
+    """diffusers' ``callback_on_step_end(pipe, i, t, {name: tensor})`` as the loop's ``on_step_end(i, t, x)``."""
+    if callback is None:
+        return None
+
+    def on_step_end(i, t, x):
+        state = {"latents": x}
+        out = callback(pipe, i, torch.tensor(t), {k: state[k] for k in names})
+        return out.get("latents", x) if isinstance(out, dict) else x
+
+    return on_step_end

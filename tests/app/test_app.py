@@ -19,7 +19,7 @@ from diss.app.canvas import GUIDE_OPACITY, flatten, painted_mask, sketch_guide, 
 from diss.app.config import AppConfig
 from diss.app.endpoints import DissApp
 from diss.app.layout import launch
-from diss.app.preview import PREVIEW_SIDE, PREVIEW_STEPS
+from diss.app.preview import PREVIEW_FAST_STEPS, PREVIEW_SIDE, PREVIEW_STEPS
 from diss.conventions import LINE_MAX
 from diss.domains import DOMAINS
 from diss.errors import DissError
@@ -273,6 +273,21 @@ def _drawn(side: int = 256) -> tuple[dict, dict]:
     layer = np.zeros((side, side, 4), np.uint8)
     layer[side // 8 : -side // 8, side // 8 : -side // 8] = (220, 40, 40, 255)
     return {"background": sketch, "layers": [], "composite": sketch}, {"background": None, "layers": [layer]}
+
+
+def test_a_model_with_a_student_previews_with_it_in_one_step(tiny_student_model):
+    """The student's one step (one U-Net call) where it can take the dials; beyond its scales, the teacher's steps."""
+    app = DissApp(AppConfig(model=str(tiny_student_model)))
+    sk, st = _drawn()
+    pipe = app.pipe_for(None)
+    calls = []
+    pipe.student.register_forward_pre_hook(lambda m, a: calls.append("student"))
+    pipe.unet.register_forward_pre_hook(lambda m, a: calls.append("teacher"))
+    *_, shown = app.preview(sk, st, 2.5, 1.0, True, 0.5, 7)
+    assert calls == ["student"] * PREVIEW_FAST_STEPS and shown.shape == (PREVIEW_SIDE, PREVIEW_SIDE, 3)
+    calls.clear()
+    list(app.preview(sk, st, 4.0, 1.0, True, 0.5, 7))  # a scale the student was not distilled for: the teacher
+    assert calls and set(calls) == {"teacher"}
 
 
 def test_the_preview_is_the_first_image_generate_makes_at_few_steps(tiny_model):

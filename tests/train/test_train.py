@@ -15,23 +15,12 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from diss.cli import main
-from diss.data.cache import PrepareConfig, prepare
 from diss.errors import DissError
 from diss.phi import PHI_VALUE
 from diss.pipeline import DiSSPipeline
 from diss.train.checkpoint import list_checkpoints, load_newest
 from diss.train.loop import TrainConfig, train
 from diss.train.schedule import StepBatches
-
-
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory, photos):
-    src = tmp_path_factory.mktemp("src")
-    for name, rgb in list(photos.items())[:4]:
-        Image.fromarray(rgb).save(src / f"{name}.png")
-    out = tmp_path_factory.mktemp("cache")
-    prepare(src, out, PrepareConfig(size=32), workers=1, progress=False)
-    return out
 
 
 def config(cache, out, **kw):

@@ -11,7 +11,6 @@ from diss import defaults
 from diss.app.canvas import CANVAS, blank_canvas
 from diss.app.config import AppConfig
 from diss.app.endpoints import SAMPLER_CHOICES, DissApp
-from diss.app.preview import PREVIEW_STEPS
 from diss.errors import DissError
 from diss.outputs import replacing
 
@@ -135,7 +134,7 @@ def build(app: DissApp):
                 eraser=gr.Eraser(default_size=16),
             )
             preview = gr.Image(
-                label=f"quick preview ({PREVIEW_STEPS} steps; Generate for the full result)",
+                label="quick preview (Generate for the full result)",
                 elem_id="preview",
                 interactive=False,
                 height=CANVAS + 60,

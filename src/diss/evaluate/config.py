@@ -36,6 +36,8 @@ class EvalConfig:
                            metavar="PX")  # fmt: skip
     sampler: str = opt(defaults.SAMPLER, choices=defaults.SAMPLERS)
     steps: int | None = opt(None, STEPS_HELP, "steps")  # None: the model's (DiSSPipeline.default_steps)
+    fast: bool = opt(False, "evaluate the model folder's distilled student (diss.student) at its steps, or --steps 1, "
+                     "2 or 4")  # fmt: skip
     seed: int = opt(0, None, "int")
     batch_size: int = opt(16, None, "positive")
     sketch_scale: float = defaults.SKETCH_GUIDANCE_SCALE

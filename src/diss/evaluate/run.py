@@ -74,6 +74,8 @@ def _settings(cfg: EvalConfig) -> dict[str, dict]:
         sampler=cfg.sampler,
         num_inference_steps=cfg.steps,
     )
+    if cfg.fast:  # the student (a setting without it is the folder's choice, as before: samples cached then stay valid)
+        base["fast"] = True
     out: dict[str, dict] = {}
     if "base" in cfg.studies:
         out["base"] = {**base, "study": "base"}
@@ -241,8 +243,8 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     unknown = set(cfg.studies) - set(STUDIES)
     if unknown:
         raise DissError(f"unknown studies {sorted(unknown)}; choose from {', '.join(STUDIES)}")
-    if cfg.steps is None:  # the model's own default (its diss.json), recorded in metrics.json
-        cfg = replace(cfg, steps=default_steps(cfg.model))
+    if cfg.steps is None:  # the model's own default (its diss.json), or its student's; recorded in metrics.json
+        cfg = replace(cfg, steps=defaults.STUDENT_STEPS if cfg.fast else default_steps(cfg.model))
     settings = _settings(cfg)  # a bad setting is refused before anything is loaded or written
     pipe = load_pipeline(cfg.model, backend=cfg.backend, verbose=cfg.verbose)
     pipe.set_progress_bar_config(disable=True)  # the settings' bar shows the progress

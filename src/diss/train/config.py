@@ -16,8 +16,9 @@ from diss.options import opt
 STAGES = ("1", "2", "both")
 LR_SCHEDULES = ("constant", "cosine")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-#: what a run trains: the DiSS model (sketch + strokes → 64 px), or the cascade's upsampler (diss.upsampler)
-TASKS = ("base", "upsampler")
+#: what a run trains: the DiSS model (sketch + strokes → 64 px), the cascade's upsampler (diss.upsampler), or a
+#: student distilled from a model (diss.student: guidance folded in, 1–4 steps)
+TASKS = ("base", "upsampler", "student")
 
 
 @dataclass
@@ -27,7 +28,8 @@ class TrainConfig:
     data: str = opt(help="cache folder made by diss prepare", metavar="CACHE")
     out: str = opt(help="run folder (checkpoints, previews, logs, model)", metavar="RUN")
     task: str = opt("base", "base: the DiSS model (default); upsampler: the cascade's 64 → 256 stage (or 64 → 128 "
-                    "with --factor 2), trained on random crops of a --size 256 (128) cache", choices=TASKS)  # fmt: skip
+                    "with --factor 2), trained on random crops of a --size 256 (128) cache; student: a 1–4 step "
+                    "network with the guidance folded in, distilled from --teacher", choices=TASKS)  # fmt: skip
     crop: int = opt(defaults.UPSAMPLER_CROP, "upsampler: side of the random training crops (default "
                     f"{defaults.UPSAMPLER_CROP})", "positive")  # fmt: skip
     factor: int = opt(defaults.UPSAMPLER_FACTOR, "upsampler: its output side over its input's (default "
@@ -35,6 +37,8 @@ class TrainConfig:
                       choices=defaults.UPSAMPLER_FACTORS)  # fmt: skip
     base: str | None = opt(None, "upsampler: the model it upsamples, exported with it as one cascade folder (a "
                            "shipped model's name or a folder; default: flowers)", metavar="NAME|DIR")  # fmt: skip
+    teacher: str | None = opt(None, "student: the model it is distilled from, and whose folder it is exported with (a "
+                              "shipped model's name or a folder; default: flowers)", metavar="NAME|DIR")  # fmt: skip
     preset: str = opt("small", "model size: tiny, small (~6.3M, CPU) or base (~15.9M, GPU); "
                              "the upsampler's: tiny, small (2.4M), medium (7.8M) or base (6.0M)")  # fmt: skip
     size: int | None = opt(None, "image side; must match the cache (default: the cache's)", "positive")
@@ -109,6 +113,10 @@ class TrainConfig:
             from diss.upsampler import upsampler_preset
 
             upsampler_preset(self.preset)  # unknown preset → one clear error
+        elif self.task == "student":
+            from diss.folder import check_model_folder, resolve_model
+
+            check_model_folder(resolve_model(self.teacher))  # a missing or damaged teacher: one line, before anything
         else:
             preset(self.preset)
 

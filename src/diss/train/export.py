@@ -51,6 +51,8 @@ def export_pipeline(
     record = {"step": ckpt.step, "images_seen": ckpt.state.get("images_seen")}
     if train_config.get("task", "base") == "upsampler":  # no conditions dropped: no stages
         return _save_folder(_cascade(ckpt, model_json, train_config, record, base), out, dtype, domain, steps)
+    if train_config.get("task") == "student":
+        return _save_folder(_with_student(ckpt, train_config, record, base), out, dtype, domain, steps)
     record |= {
         "stage": train_config.get("stage"),
         "p_uncond": train_config.get("p_uncond"),
@@ -100,6 +102,29 @@ def _cascade(ckpt, model_json: dict, train_config: dict, record: dict, base: str
     pipe.register_modules(upsampler=upsampler, upsampler_scheduler=scheduler)
     pipe.diss_meta["upsampler"] = {"model": config.to_json(), "crop": train_config.get("crop"), "factor": factor,
                                    "trained_at": side, "training": record}  # fmt: skip
+    return pipe
+
+
+def _with_student(ckpt, train_config: dict, record: dict, teacher: str | None):
+    """The teacher's model folder's pipeline with the run's student (EMA weights) added, and what it was distilled
+    for in diss.json: its step counts and the scales' range (``folder.finish_folder`` adds its teacher's sums)."""
+    from diss.folder import resolve_model
+    from diss.pipeline import DiSSPipeline
+    from diss.student import student_from_teacher
+
+    folder = resolve_model(teacher or train_config.get("teacher"))
+    pipe = DiSSPipeline.from_pretrained(folder)
+    student = student_from_teacher(pipe.unet)
+    student.load_state_dict(ckpt.ema)
+    pipe.register_modules(student=student)
+    pipe.diss_meta["student"] = {
+        "steps": list(defaults.STUDENT_STEP_COUNTS),
+        "default_steps": defaults.STUDENT_STEPS,
+        "scale_max": defaults.STUDENT_SCALE_MAX,
+        "teacher_substeps": defaults.STUDENT_TEACHER_SUBSTEPS,
+        "prediction": "v",
+        "training": record,
+    }
     return pipe
 
 

@@ -29,6 +29,7 @@ from diss.outputs import write_json
 from diss.runtime import Runtime
 from diss.train.checkpoint import list_checkpoints
 from diss.train.config import STAGES, TrainConfig  # noqa: F401  (also importable from here, as before)
+from diss.train.distill import distill_loss
 from diss.train.run import Run, model_config_of, setup_run
 from diss.train.schedule import EpochIndexed, StepBatches, TimeBudget, learning_rate, step_generator
 from diss.two_stage import stage_at, training_conditions
@@ -137,6 +138,9 @@ def _micro_step(run: Run, model, batch: dict, step: int, g, stage2_start: int, m
             with accelerator.autocast():
                 loss = upsampler_loss(model, scheduler, image, sketch, g, config.crop, config.factor)
             parts = {}
+        elif config.task == "student":  # the teacher's guided trajectory, or the student's own halvings
+            loss, parts = distill_loss(model, run.teacher, scheduler, image, sketch, stroke, g, config.p_uncond,
+                                       accelerator.autocast)  # fmt: skip
         else:
             noise = torch.randn(image.shape, generator=g, device=g.device).to(accelerator.device)
             noise = noise.contiguous(memory_format=memory_format)
@@ -190,6 +194,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
         return run.unet
     if config.channels_last:
         run.unet = run.unet.to(memory_format=torch.channels_last)
+        if run.teacher is not None:
+            run.teacher = run.teacher.to(memory_format=torch.channels_last)
     run.ema.to(accelerator.device)
     model, run.optimizer = accelerator.prepare(run.unet, run.optimizer)
     run.unet = accelerator.unwrap_model(model)  # before compiling: checkpoints hold the plain module's names
@@ -202,8 +208,9 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     loader = DataLoader(EpochIndexed(dataset), batch_sampler=batches, num_workers=workers,
                         persistent_workers=workers > 0, pin_memory=accelerator.device.type == "cuda")  # fmt: skip
     if accelerator.is_main_process:
+        what = f"a student of {config.teacher or 'flowers'}" if config.task == "student" else config.preset
         run.say(
-            f"training {config.preset} ({count_parameters(run.unet) / 1e6:.1f}M params) on {len(dataset)} images at "
+            f"training {what} ({count_parameters(run.unet) / 1e6:.1f}M params) on {len(dataset)} images at "
             f"{config.size}px: steps {run.start_step}→{config.max_steps} (stage 2 from {config.stage2_start()}), "
             f"global batch {batches.global_batch}, {world} process(es), {accelerator.mixed_precision} precision, "
             f"{accelerator.device}"

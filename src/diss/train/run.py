@@ -30,6 +30,10 @@ def model_config_of(config: TrainConfig):
         from diss.upsampler import upsampler_preset
 
         return upsampler_preset(config.preset)
+    if config.task == "student":  # the teacher's shape, whatever --preset says
+        from diss.train.distill import teacher_model_config
+
+        return teacher_model_config(config.teacher)
     return preset(config.preset, config.learned_variance)
 
 
@@ -43,7 +47,7 @@ def _load_init(path: str, task: str = "base") -> dict[str, torch.Tensor]:
     if is_model and not (folder / "checkpoints").is_dir():
         folder = resolve_model(path)
         check_model_folder(folder)  # layout, safetensors only, config bounds, sums: before anything is read
-        sub = folder / ("upsampler" if task == "upsampler" else "unet")
+        sub = folder / (task if task in ("upsampler", "student") else "unet")
         files = sorted(sub.glob("*.safetensors")) if sub.is_dir() else []
         if not files:
             raise DissError(f"--init {path} has no {sub.name}/ network to start from")
@@ -86,6 +90,7 @@ class Run:
     ema: object
     scheduler: object
     fused: bool
+    teacher: torch.nn.Module | None = None  # a student's (task student), frozen
     start_step: int = 0
     images_seen: int = 0
     preview_items: list = dataclasses.field(default_factory=list)
@@ -164,6 +169,13 @@ class Run:
             rows = [[from_model(it["image"]), low, s] for it, low, s in zip(items, lows, samples, strict=True)]
             labels = ["photo", "low (bicubic)", f"EMA @ {step}"]
             grid = {"cell": items[0]["image"].shape[-1]}  # at full size: the detail is what to look at
+        elif config.task == "student":  # photo | sketch | strokes | the student's picture in each of its step counts
+            from diss.train.distill import preview_student
+
+            counts, samples = preview_student(raw, self.scheduler.config, items, config.seed, device)
+            rows = [[from_model(it["image"]), from_model(it["sketch"]), from_model(it["stroke"]), *s]
+                    for it, s in zip(items, samples, strict=True)]  # fmt: skip
+            labels, grid = ["photo", "sketch", "stroke", *(f"{k} step(s) @ {step}" for k in counts)], {}
         else:
             samples = preview_samples(raw, self.scheduler.config, items, config.preview_steps, config.seed, device)
             rows = [
@@ -195,6 +207,13 @@ def setup_run(config: TrainConfig, model_config: ModelConfig, accelerator, datas
         from diss.upsampler import build_upsampler, make_upsampler_scheduler
 
         unet, scheduler = build_upsampler(model_config, config.crop), make_upsampler_scheduler(config.beta_schedule)
+    elif config.task == "student":
+        from diss.student import student_from_teacher
+        from diss.train.distill import load_teacher
+
+        teacher, scheduler = load_teacher(config.teacher, config.size)
+        teacher = teacher.to(accelerator.device)
+        unet = student_from_teacher(teacher)
     else:
         unet = build_unet(model_config, config.size)
         scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
@@ -204,4 +223,5 @@ def setup_run(config: TrainConfig, model_config: ModelConfig, accelerator, datas
     ema = EMAModel(unet.parameters(), decay=config.ema_decay, foreach=True)
     picks = np.linspace(0, len(dataset) - 1, min(4, len(dataset))).round().astype(int)
     items = [dataset.item(i, None, augment=False) for i in picks]
-    return Run(config, model_config, accelerator, unet, optimizer, ema, scheduler, fused, preview_items=items)
+    return Run(config, model_config, accelerator, unet, optimizer, ema, scheduler, fused,
+               teacher=teacher if config.task == "student" else None, preview_items=items)  # fmt: skip

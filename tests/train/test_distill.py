@@ -1,0 +1,79 @@
+"""diss train --task student: the distillation's targets, a tiny run that resumes exactly and exports the student into
+its teacher's folder, and bad input."""
+
+import json
+
+import pytest
+import torch
+
+from diss import defaults
+from diss.cli import main
+from diss.diffusion import make_scheduler
+from diss.errors import DissError
+from diss.folder import sha256_file
+from diss.guidance import guidance_interval, two_condition_guidance
+from diss.pipeline import DiSSPipeline
+from diss.sampling import sample
+from diss.student import make_student_sampler, student_grid
+from diss.train.checkpoint import load_newest
+from diss.train.distill import teacher_lands
+from diss.train.loop import TrainConfig, train
+
+
+def config(cache, out, teacher, **kw):
+    base = dict(data=str(cache), out=str(out), task="student", teacher=str(teacher), max_steps=6, batch_size=2,
+                lr=1e-3, warmup_steps=2, checkpoint_every=3, preview_every=6, log_every=2)  # fmt: skip
+    base["precision"] = "fp32"
+    return TrainConfig(**{**base, **kw})
+
+
+@torch.no_grad()
+def test_the_teacher_lands_where_its_own_ddim_takes_it(tiny_model, monkeypatch):
+    """From t = 999 to the clean end in 4 substeps: where the teacher's own sampler takes it over the same points
+    (999, 749, 499, 249: DDIM's trailing grid), guided on the steps its guidance interval picks, x̂₀ clipped and all."""
+    monkeypatch.setattr(defaults, "STUDENT_TEACHER_SUBSTEPS", 4)
+    pipe = DiSSPipeline.from_pretrained(tiny_model)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 32, 32, generator=g)
+    sk, st = torch.rand(2, 1, 32, 32, generator=g) * 2 - 1, torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
+    scales = torch.tensor([0.5, 2.0])
+    landed = teacher_lands(pipe.unet, make_scheduler().alphas_cumprod, x, 999, -1, sk, st, scales, 1.5)
+    guided = guidance_interval(student_grid(4)[:-1], defaults.GUIDANCE_START, defaults.GUIDANCE_END)
+    denoiser = two_condition_guidance(pipe.unet, sk, st, scales, 1.5, guided)
+    expected = sample(denoiser, make_student_sampler(pipe.scheduler.config), x, 4)
+    torch.testing.assert_close(landed.clamp(-1, 1), expected, atol=2e-4, rtol=1e-4)
+
+
+@pytest.mark.slow
+def test_a_student_run_resumes_exactly_and_exports_into_its_teachers_folder(cache, tmp_path, tiny_model):
+    train(config(cache, tmp_path / "a", tiny_model), progress=False)
+    reference = load_newest(tmp_path / "a")
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C at step 4 saves it; resuming redoes nothing twice
+        train(config(cache, tmp_path / "b", tiny_model), progress=False,
+              on_step=lambda s: (_ for _ in ()).throw(KeyboardInterrupt) if s == 4 else None)  # fmt: skip
+    train(config(cache, tmp_path / "b", tiny_model), resume=True, progress=False)
+    resumed = load_newest(tmp_path / "b")
+    assert resumed.step == reference.step == 6
+    for k in reference.ema:
+        torch.testing.assert_close(resumed.ema[k], reference.ema[k], atol=1e-5, rtol=1e-4)
+    assert (tmp_path / "a" / "previews" / "step-00000006.png").is_file()
+    records = [json.loads(line) for line in (tmp_path / "a" / "log.jsonl").read_text().splitlines()]
+    assert all(any(k.startswith("loss_k") for k in r) for r in records)
+    folder = tmp_path / "a" / "pipeline"  # the teacher's folder with its student added
+    pipe = DiSSPipeline.from_pretrained(folder)
+    assert pipe.student is not None and pipe.student.config.in_channels == 10
+    meta = json.loads((folder / "diss.json").read_text())
+    unet = next((folder / "unet").glob("*.safetensors"))
+    assert meta["student"]["teacher_sha256"] == {f"unet/{unet.name}": sha256_file(unet)}
+    assert meta["student"]["steps"] == list(defaults.STUDENT_STEP_COUNTS) and meta["student"]["prediction"] == "v"
+    teacher = DiSSPipeline.from_pretrained(tiny_model)
+    for name, p in teacher.unet.state_dict().items():  # the teacher is shipped as it was (in fp16, as exported)
+        torch.testing.assert_close(pipe.unet.state_dict()[name], p.half().float())
+
+
+def test_a_student_needs_a_teacher_of_its_caches_size(cache, tmp_path, tiny_model, capsys):
+    code = main(["train", "--task", "student", "--data", str(cache), "--out", str(tmp_path / "r"), "--teacher",
+                 str(tmp_path / "nowhere"), "--quiet"])  # fmt: skip
+    assert code != 0 and "does not exist" in capsys.readouterr().err
+    with pytest.raises(DissError, match="distil it on a 64 px cache, not 32 px"):
+        train(config(cache, tmp_path / "r2", "flowers"), progress=False)
