@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # What a lent GPU machine is sent (the `device` tool) is the working tree git shows (tracked files and untracked ones
-# it does not ignore) plus the carried paths, 64 MiB in all. The two shipped 64 px U-Nets (2 × 31.7 MB) alone fill
+# it does not ignore) plus the carried paths, 64 MiB in all. The three shipped 64 px U-Nets (3 × 31.7 MB) alone fill
 # it, so a packed cache (~45 MiB) and the wheels (~6 MiB) can only travel beside the rest without them; training from
-# scratch (scripts/gpu_train_flowers.sh) needs neither.
-#   bash scripts/gpu_slim.sh on     # untrack them for the call: `git rm --cached`, ignored in .git/info/exclude
+# scratch (scripts/gpu_train_flowers.sh) needs none, a distillation (scripts/gpu_distill.sh) its teacher's alone.
+#   bash scripts/gpu_slim.sh on [KEEP]  # untrack them for the call (`git rm --cached`, ignored in .git/info/exclude),
+#                                       # all but the U-Net under KEEP (e.g. pretrained/flowers)
 #   bash scripts/gpu_slim.sh size   # what would travel, with .whl and .gpu carried
 #   bash scripts/gpu_slim.sh off    # track them again (the files never leave the disk); do this before any commit
 set -eu -o pipefail
 cd "$(git rev-parse --show-toplevel)"
-BLOBS=(pretrained/flowers/unet/diffusion_pytorch_model.safetensors pretrained/landscapes/unet/diffusion_pytorch_model.safetensors)
+BLOBS=()
+for f in pretrained/*/unet/diffusion_pytorch_model*.safetensors; do
+  case "$f" in "${2:-/none}"/*) ;; *) BLOBS+=("$f") ;; esac
+done
 EXCLUDE=.git/info/exclude
 case "${1-}" in
   on)

@@ -71,6 +71,31 @@ def test_a_student_run_resumes_exactly_and_exports_into_its_teachers_folder(cach
         torch.testing.assert_close(pipe.unet.state_dict()[name], p.half().float())
 
 
+@pytest.mark.slow
+def test_a_student_is_exported_only_with_its_own_teacher_and_may_be_the_default(cache, tmp_path, tiny_model, capsys):
+    import shutil
+
+    teacher = tmp_path / "teacher"
+    shutil.copytree(tiny_model, teacher)
+    train(config(cache, tmp_path / "r", teacher, max_steps=2, preview_every=100), progress=False)
+    assert main(["export", str(tmp_path / "r"), "--out", str(tmp_path / "m"), "--fast-default"]) == 0
+    pipe = DiSSPipeline.from_pretrained(tmp_path / "m")
+    pipe.set_progress_bar_config(disable=True)
+    calls = []
+    pipe.student.register_forward_pre_hook(lambda m, a: calls.append(1))
+    pipe(None, None, output_type="np")  # the folder's choice: its student, at its default steps
+    assert len(calls) == defaults.STUDENT_STEPS
+    other = DiSSPipeline.from_pretrained(teacher)  # the teacher re-trained: the run no longer matches it
+    with torch.no_grad():
+        other.unet.conv_in.bias += 0.01
+    other.save_pretrained(teacher)
+    capsys.readouterr()
+    assert main(["export", str(tmp_path / "r"), "--out", str(tmp_path / "m2")]) != 0
+    assert "distilled from other weights" in capsys.readouterr().err and not (tmp_path / "m2").exists()
+    with pytest.raises(DissError, match="distilled from other weights"):
+        train(config(cache, tmp_path / "r", teacher, max_steps=4, preview_every=100), resume=True, progress=False)
+
+
 def test_a_student_needs_a_teacher_of_its_caches_size(cache, tmp_path, tiny_model, capsys):
     code = main(["train", "--task", "student", "--data", str(cache), "--out", str(tmp_path / "r"), "--teacher",
                  str(tmp_path / "nowhere"), "--quiet"])  # fmt: skip

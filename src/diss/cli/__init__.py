@@ -111,7 +111,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--dtype", default="fp16", choices=["fp16", "fp32"])
     p.add_argument("--base", metavar="NAME|DIR", help="an upsampler run: the model it upsamples, exported with it as "
-                   "one cascade folder (default: the run's --base, else flowers)")  # fmt: skip
+                   "one cascade folder (default: the run's --base, else flowers); a student run: its teacher's folder "
+                   "(default: the run's --teacher)")  # fmt: skip
+    p.add_argument("--fast-default", action="store_true", help="a student run: the folder runs its student unless "
+                   "asked otherwise (for a student that keeps its teacher's quality, measured with diss evaluate "
+                   "--fast)")  # fmt: skip
     p.add_argument("--domain", type=domain_name, metavar="NAME", help="what the model draws (e.g. landscapes), kept in "
                    "diss.json: the demo and the app show that domain's example drawings")  # fmt: skip
     p.add_argument("--steps", type=step_count, metavar="N", help="the model's default sampling steps, kept in "

@@ -22,6 +22,7 @@ def train(args) -> int:
 def export(args) -> int:
     output_file(Path(args.out) / "model_index.json") if Path(args.out).exists() else output_file(args.out)
     dtype = torch.float16 if args.dtype == "fp16" else torch.float32
-    path = export_pipeline(args.run, args.out, dtype=dtype, base=args.base, domain=args.domain, steps=args.steps)
+    path = export_pipeline(args.run, args.out, dtype=dtype, base=args.base, domain=args.domain, steps=args.steps,
+                           fast_default=args.fast_default)  # fmt: skip
     print(f"model: {path}")
     return 0

@@ -110,6 +110,25 @@ def distill_loss(student, teacher, scheduler, image, sketch, stroke, g: torch.Ge
     return per_sample.mean(), {f"loss_k{k}": per_sample.mean().detach()}
 
 
+def teacher_sums(spec: str | None) -> dict[str, str]:
+    """The SHA-256 of the teacher folder's ``unet`` weights, by their path in it: which teacher a student learned."""
+    from diss.folder import resolve_model, sha256_file
+
+    folder = resolve_model(spec)
+    return {p.relative_to(folder).as_posix(): sha256_file(p) for p in sorted((folder / "unet").glob("*.safetensors"))}
+
+
+def check_same_teacher(state: dict, spec: str | None, what: str) -> None:
+    """Refuse to go on from (or export) a checkpoint distilled from another teacher than ``spec``'s weights."""
+    from diss.errors import DissError
+
+    recorded = state.get("teacher_sha256")
+    if recorded is not None and recorded != teacher_sums(spec):
+        raise DissError(f"{what} distilled from other weights than those of {spec or 'flowers'} now (its unet's "
+                        "SHA-256 differs): distil again from these, or use the teacher it was distilled "
+                        "from")  # fmt: skip
+
+
 def teacher_model_config(spec: str | None):
     """The teacher's U-Net shape (a ``model.ModelConfig``), read from its folder's unet/config.json (checked first):
     the student's shape, recorded with its checkpoints."""

@@ -30,12 +30,14 @@ def export_pipeline(
     base: str | None = None,
     domain: str | None = None,
     steps: int | None = None,
+    fast_default: bool = False,
 ) -> Path:
     """EMA weights of the newest checkpoint → a DiSSPipeline folder (model_index.json, unet/, scheduler/, diss.json).
     An upsampler run's folder is a cascade: ``base`` (a shipped model's name or a folder; default the run's --base,
     else flowers) with this upsampler added. ``domain`` (what it draws, diss.domains) goes into diss.json; a cascade
     keeps its base's unless given, as it keeps its base's sampling steps unless ``steps`` is given (the folder's
-    default, ``DiSSPipeline.default_steps``)."""
+    default, ``DiSSPipeline.default_steps``). A student run's folder is its teacher's (``base``: default the run's
+    --teacher) with the student added, run by default where ``fast_default``."""
     import diffusers
 
     run, out = Path(run), Path(out)
@@ -52,7 +54,9 @@ def export_pipeline(
     if train_config.get("task", "base") == "upsampler":  # no conditions dropped: no stages
         return _save_folder(_cascade(ckpt, model_json, train_config, record, base), out, dtype, domain, steps)
     if train_config.get("task") == "student":
-        return _save_folder(_with_student(ckpt, train_config, record, base), out, dtype, domain, steps)
+        pipe = _with_student(ckpt, train_config, record, base)
+        pipe.diss_meta["student"]["default"] = fast_default
+        return _save_folder(pipe, out, dtype, domain, steps)
     record |= {
         "stage": train_config.get("stage"),
         "p_uncond": train_config.get("p_uncond"),
@@ -111,8 +115,10 @@ def _with_student(ckpt, train_config: dict, record: dict, teacher: str | None):
     from diss.folder import resolve_model
     from diss.pipeline import DiSSPipeline
     from diss.student import student_from_teacher
+    from diss.train.distill import check_same_teacher
 
     folder = resolve_model(teacher or train_config.get("teacher"))
+    check_same_teacher(ckpt.state, str(folder), "this run was")
     pipe = DiSSPipeline.from_pretrained(folder)
     student = student_from_teacher(pipe.unet)
     student.load_state_dict(ckpt.ema)

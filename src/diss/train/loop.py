@@ -208,10 +208,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     loader = DataLoader(EpochIndexed(dataset), batch_sampler=batches, num_workers=workers,
                         persistent_workers=workers > 0, pin_memory=accelerator.device.type == "cuda")  # fmt: skip
     if accelerator.is_main_process:
-        what = f"a student of {config.teacher or 'flowers'}" if config.task == "student" else config.preset
+        student = config.task == "student"  # no stages: its conditions are dropped at every step
+        what = f"a student of {config.teacher or 'flowers'}" if student else config.preset
+        stages = "" if student else f" (stage 2 from {config.stage2_start()})"
         run.say(
             f"training {what} ({count_parameters(run.unet) / 1e6:.1f}M params) on {len(dataset)} images at "
-            f"{config.size}px: steps {run.start_step}→{config.max_steps} (stage 2 from {config.stage2_start()}), "
+            f"{config.size}px: steps {run.start_step}→{config.max_steps}{stages}, "
             f"global batch {batches.global_batch}, {world} process(es), {accelerator.mixed_precision} precision, "
             f"{accelerator.device}"
         )

@@ -121,6 +121,10 @@ class Run:
             except (RuntimeError, KeyError, ValueError) as e:
                 raise DissError(f"the checkpoint of {config.out} does not fit preset {config.preset} ({e})") from None
             self.start_step, self.images_seen = ckpt.step, int(ckpt.state.get("images_seen", 0))
+            if config.task == "student":
+                from diss.train.distill import check_same_teacher
+
+                check_same_teacher(ckpt.state, config.teacher, f"{config.out} was")
             self.say(f"resuming {config.out} at step {self.start_step}")
         elif config.init:
             try:
@@ -141,6 +145,10 @@ class Run:
                 "preset": config.preset,
                 "model_config": self.model_config.to_json(),
             }
+            if config.task == "student":  # which teacher: a resume or an export onto another one is refused
+                from diss.train.distill import teacher_sums
+
+                state["teacher_sha256"] = teacher_sums(config.teacher)
             ema = dict(zip(names, self.ema.shadow_params, strict=True))
             save_checkpoint(
                 config.out,
