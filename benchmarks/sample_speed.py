@@ -4,7 +4,9 @@ The original procedure, re-implemented here as its code runs: DDPM respaced to 2
 as three sequential U-Net calls per step, batch 1, fp32 PyTorch, contiguous memory. Its steps all cost the same (one
 U-Net call each per branch), so ``--original-steps`` of them are timed and scaled to 250 (all 250 with
 ``--original-steps 250``); the line says which. Ours: DiSSPipeline with its defaults on each backend (PyTorch with
-bf16 autocast where the CPU has bf16 units, OpenVINO, and what "auto" picks), plus the app's live preview; per sampler
+bf16 autocast where the CPU has bf16 units, OpenVINO, and what "auto" picks), plus the app's live preview, and with
+``--student`` the distilled student's fast mode and one-step preview beside them (an untrained one, built from the
+teacher, where the folder has none: the time does not depend on the weights); per sampler
 the fewest steps whose FID stays within 5% of 250-step DDPM with ``--quality``. The settings take turns, round after
 round, so a busy stretch of the machine slows them all alike; medians are reported, the speed-ups last.
 
@@ -101,6 +103,19 @@ def preview_steps() -> int | None:
     return int(PREVIEW_STEPS)
 
 
+def add_students(pipes: dict) -> None:
+    """A student for each pipeline whose folder has none: the teacher's weights widened (``student_from_teacher``),
+    untrained, for timing only; the backends set again so that OpenVINO compiles it too."""
+    from diss.student import student_from_teacher
+
+    for backend, pipe in pipes.items():
+        if pipe.student is None:
+            student = student_from_teacher(pipe.unet).eval().to(memory_format=torch.channels_last)
+            pipe.register_modules(student=student)
+            pipe.diss_meta["student"] = {"steps": list(defaults.STUDENT_STEP_COUNTS)}
+            pipe.set_backend(backend)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(SHIPPED_MODEL))
@@ -113,6 +128,8 @@ def main() -> None:
                         help="more sampler settings to time, e.g. dpm++sde:20")  # fmt: skip
     parser.add_argument("--upsampler-preset", metavar="NAME", help="time the cascade with an untrained upsampler of "
                         "this preset where the model has none (the time does not depend on the weights)")  # fmt: skip
+    parser.add_argument("--student", action="store_true", help="also time the folder's distilled student (fast mode "
+                        "and its one-step preview); an untrained one where the folder has none")  # fmt: skip
     args = parser.parse_args()
     if not 1 <= args.original_steps <= ORIGINAL_STEPS:
         parser.error(f"--original-steps must be 1 to {ORIGINAL_STEPS}")
@@ -137,6 +154,8 @@ def main() -> None:
                     .to(memory_format=torch.channels_last)
                 )
                 pipe.register_modules(upsampler=net, upsampler_scheduler=make_upsampler_scheduler())
+    if args.student:
+        add_students(pipes)
     print(cpu_description())
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; openvino {openvino_version() or 'absent'}; "
           f"precision {precision_hint()}; auto picks {auto}; model {args.model}, {pipes['torch'].size} px")  # fmt: skip
@@ -174,6 +193,11 @@ def main() -> None:
                 ours(backend, 1, num_inference_steps=preview_steps(), output_size=base),
                 1,
             )
+        if pipes[backend].student is not None:
+            settings[f"{backend}: fast (student, {defaults.STUDENT_STEPS} steps), {base} px, batch 1"] = (
+                ours(backend, 1, fast=True, output_size=base), 1)  # fmt: skip
+            settings[f"{backend}: app preview (student, 1 step), batch 1"] = (
+                ours(backend, 1, fast=True, num_inference_steps=1, output_size=base), 1)  # fmt: skip
         extra = {f"{sampler} {steps}": (sampler, steps) for sampler, steps in args.also}
         for name, (sampler, steps) in {**equal_quality_settings(args.quality), **extra}.items():
             settings[f"{backend}: {name}, batch 1"] = (ours(backend, 1, sampler=sampler, num_inference_steps=steps), 1)
@@ -203,6 +227,11 @@ def main() -> None:
                 print(f"openvino vs torch, {name.removeprefix('openvino: ')}: {per_image[twin] / t:.2f}x")
     for name, t in per_image.items():
         print(f"speed-up vs original, {name}: {original_s / t:.1f}x")
+    for name, t in per_image.items():  # fast mode against the defaults, on the same backend and machine
+        if ": fast (student" in name or ": app preview (student" in name:
+            backend = name.split(":", 1)[0]
+            teacher = next(k for k in per_image if k.startswith(f"{backend}: defaults (") and k.endswith("batch 1"))
+            print(f"{backend}: {name.split(': ', 1)[1]} vs the defaults: {per_image[teacher] / t:.1f}x faster")
 
 
 if __name__ == "__main__":
