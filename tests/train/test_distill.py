@@ -11,12 +11,12 @@ from diss.cli import main
 from diss.diffusion import make_scheduler
 from diss.errors import DissError
 from diss.folder import sha256_file
-from diss.guidance import guidance_interval, two_condition_guidance
+from diss.guidance import two_condition_guidance
 from diss.pipeline import DiSSPipeline
 from diss.sampling import sample
-from diss.student import make_student_sampler, student_grid
+from diss.student import make_student_sampler
 from diss.train.checkpoint import load_newest
-from diss.train.distill import teacher_lands
+from diss.train.distill import Teacher, guided_spans, teacher_lands
 from diss.train.loop import TrainConfig, train
 
 
@@ -29,17 +29,17 @@ def config(cache, out, teacher, **kw):
 
 @torch.no_grad()
 def test_the_teacher_lands_where_its_own_ddim_takes_it(tiny_model, monkeypatch):
-    """From t = 999 to the clean end in 4 substeps: where the teacher's own sampler takes it over the same points
-    (999, 749, 499, 249: DDIM's trailing grid), guided on the steps its guidance interval picks, x̂₀ clipped and all."""
+    """From t = 999 to the clean end in 4 substeps: where diffusers' DDIM takes it over the same points (999, 749,
+    499, 249: its trailing grid), guided on the substeps whose middle the teacher's sampler guides, x̂₀ clipped."""
     monkeypatch.setattr(defaults, "STUDENT_TEACHER_SUBSTEPS", 4)
     pipe = DiSSPipeline.from_pretrained(tiny_model)
     g = torch.Generator().manual_seed(0)
     x = torch.randn(2, 3, 32, 32, generator=g)
     sk, st = torch.rand(2, 1, 32, 32, generator=g) * 2 - 1, torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
     scales = torch.tensor([0.5, 2.0])
-    landed = teacher_lands(pipe.unet, make_scheduler().alphas_cumprod, x, 999, -1, sk, st, scales, 1.5)
-    guided = guidance_interval(student_grid(4)[:-1], defaults.GUIDANCE_START, defaults.GUIDANCE_END)
-    denoiser = two_condition_guidance(pipe.unet, sk, st, scales, 1.5, guided)
+    teacher = Teacher(pipe.unet, [(300, 500)])  # it guides in (300, 500]: the substep 499 → 249 (its middle, 374)
+    landed = teacher_lands(teacher, make_scheduler().alphas_cumprod, x, 999, -1, sk, st, scales, 1.5)
+    denoiser = two_condition_guidance(pipe.unet, sk, st, scales, 1.5, guided=lambda t: int(t) == 499)
     expected = sample(denoiser, make_student_sampler(pipe.scheduler.config), x, 4)
     torch.testing.assert_close(landed.clamp(-1, 1), expected, atol=2e-4, rtol=1e-4)
 
@@ -94,6 +94,15 @@ def test_a_student_is_exported_only_with_its_own_teacher_and_may_be_the_default(
     assert "distilled from other weights" in capsys.readouterr().err and not (tmp_path / "m2").exists()
     with pytest.raises(DissError, match="distilled from other weights"):
         train(config(cache, tmp_path / "r", teacher, max_steps=4, preview_every=100), resume=True, progress=False)
+
+
+def test_the_teacher_guides_where_its_own_sampler_does():
+    """DDIM 10 (leading: 900, 800, … 0) guides steps 3–7 of 10 at the defaults' interval (0.3–0.8): t = 600 … 200."""
+    spans = guided_spans(make_scheduler().config, 10)
+    assert spans == [(500, 600), (400, 500), (300, 400), (200, 300), (100, 200)]
+    teacher = Teacher(None, spans)
+    assert teacher.guides(600, 500) and teacher.guides(249, 166) and not teacher.guides(749, 666)
+    assert not teacher.guides(83, -1) and len(guided_spans(make_scheduler().config, 20)) == 10
 
 
 def test_a_student_needs_a_teacher_of_its_caches_size(cache, tmp_path, tiny_model, capsys):

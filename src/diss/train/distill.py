@@ -6,7 +6,7 @@ span's start t, the conditions dropped to Φ as in stage 2, a sketch and a strok
 [0, STUDENT_SCALE_MAX] (0 where the condition is Φ). The target is the x̂₀ whose DDIM step lands (Salimans & Ho):
 
 - for the most steps (k = 4): where the teacher lands over the span — STUDENT_TEACHER_SUBSTEPS of its DDIM steps with
-  its two-dimensional guidance (eq. 7) where the span lies in its guidance interval, its conditional ε elsewhere, x̂₀
+  its two-dimensional guidance (eq. 7) where its own sampler guides (``Teacher``), its conditional ε elsewhere, x̂₀
   clipped, as the teacher samples;
 - for fewer (k = 2, 1): where two of the student's own steps of half the span land (no gradient), so the halvings of
   progressive distillation are learned in the same run.
@@ -16,11 +16,14 @@ The loss is ‖x̂₀ − x̃‖² weighted by max(SNR, 1) (Salimans & Ho's trun
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from diss import defaults
 from diss.diffusion import q_sample
-from diss.guidance import two_condition_guidance
+from diss.guidance import guidance_interval, two_condition_guidance
+from diss.schedulers import make_sampler
 from diss.student import alpha_sigma, distill_target, student_grid, student_input, x0_from_v
 from diss.two_stage import drop_conditions
 
@@ -38,23 +41,42 @@ def _span(g: torch.Generator) -> tuple[int, int, int]:
     return k, grid[i], grid[i + 1]
 
 
-def _in_interval(t: int, t_next: int, timesteps: int) -> bool:
-    """Whether the teacher guides over [t, t_next]: the share of the schedule traversed lies in its guidance
-    interval (defaults.GUIDANCE_START … GUIDANCE_END), as the teacher's sampler decides for its own steps."""
-    start, end = 1.0 - (t + 1) / timesteps, 1.0 - (t_next + 1) / timesteps
-    return defaults.GUIDANCE_START <= start and end <= defaults.GUIDANCE_END
+@dataclass
+class Teacher:
+    """The frozen teacher: its U-Net, and the timesteps where its own sampler (DDIM at its folder's default steps)
+    guides, as spans (t_next, t] of its steps: what ``DiSSPipeline`` does at its defaults."""
+
+    unet: torch.nn.Module
+    spans: list[tuple[int, int]]
+
+    def guides(self, t: int, t_next: int) -> bool:
+        """Whether the teacher guides over [t, t_next]: its middle lies in a step its sampler guides."""
+        mid = (t + t_next) / 2
+        return any(lo < mid <= hi for lo, hi in self.spans)
+
+
+def guided_spans(scheduler_config, steps: int) -> list[tuple[int, int]]:
+    """The spans (t_next, t] of the steps that DDIM at ``steps`` steps guides (``guidance.guidance_interval`` at the
+    defaults' interval)."""
+    sampler = make_sampler(defaults.SAMPLER, scheduler_config)
+    sampler.set_timesteps(steps)
+    ts = [int(t) for t in sampler.timesteps]
+    guided = guidance_interval(ts, defaults.GUIDANCE_START, defaults.GUIDANCE_END)
+    nexts = [*ts[1:], -1]
+    return [(z, a) for a, z in zip(ts, nexts, strict=True) if guided is None or guided(torch.tensor(a))]
 
 
 @torch.no_grad()
-def teacher_lands(teacher, alphas_cumprod, x, t: int, t_next: int, sketch, stroke, s_sk, s_st) -> torch.Tensor:
+def teacher_lands(teacher: Teacher, alphas_cumprod, x, t: int, t_next: int, sketch, stroke, s_sk, s_st
+                  ) -> torch.Tensor:  # fmt: skip
     """Where the teacher's guided DDIM takes x (B, 3, S, S) from t to t_next, in STUDENT_TEACHER_SUBSTEPS steps."""
-    m, timesteps = defaults.STUDENT_TEACHER_SUBSTEPS, alphas_cumprod.shape[0]
+    m = defaults.STUDENT_TEACHER_SUBSTEPS
     points = [int(round(t - j * (t - t_next) / m)) for j in range(m + 1)]
     state = {"guided": False}
-    denoiser = two_condition_guidance(teacher, sketch, stroke, s_sk, s_st, guided=lambda _: state["guided"])
+    denoiser = two_condition_guidance(teacher.unet, sketch, stroke, s_sk, s_st, guided=lambda _: state["guided"])
     b = x.shape[0]
     for a, z in zip(points[:-1], points[1:], strict=True):
-        state["guided"] = _in_interval(a, z, timesteps)
+        state["guided"] = teacher.guides(a, z)
         ta, tz = torch.full((b,), a, device=x.device), torch.full((b,), z, device=x.device)
         (alpha, sigma), (alpha_n, sigma_n) = alpha_sigma(alphas_cumprod, ta), alpha_sigma(alphas_cumprod, tz)
         eps = denoiser(x, ta)[:, :3]
@@ -153,8 +175,9 @@ def teacher_model_config(spec: str | None):
     )
 
 
-def load_teacher(spec: str | None, size: int):
-    """The teacher's U-Net (fp32, frozen, in eval mode) and its training noise schedule, for a cache of ``size`` px."""
+def load_teacher(spec: str | None, size: int) -> tuple[Teacher, object]:
+    """The ``Teacher`` (its U-Net in fp32, frozen, in eval mode) and its training noise schedule, for a cache of
+    ``size`` px."""
     from diss.diffusion import make_scheduler
     from diss.errors import DissError
     from diss.folder import resolve_model
@@ -163,8 +186,9 @@ def load_teacher(spec: str | None, size: int):
     pipe = DiSSPipeline.from_pretrained(resolve_model(spec))
     if pipe.size != size:
         raise DissError(f"--teacher makes {pipe.size} px images; distil it on a {pipe.size} px cache, not {size} px")
-    teacher = pipe.unet.float().eval().requires_grad_(False)
-    return teacher, make_scheduler(pipe.diss_meta.get("beta_schedule", "linear"))
+    unet = pipe.unet.float().eval().requires_grad_(False)
+    spans = guided_spans(pipe.scheduler.config, pipe.default_steps)
+    return Teacher(unet, spans), make_scheduler(pipe.diss_meta.get("beta_schedule", "linear"))
 
 
 @torch.no_grad()

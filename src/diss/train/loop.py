@@ -195,7 +195,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, on_s
     if config.channels_last:
         run.unet = run.unet.to(memory_format=torch.channels_last)
         if run.teacher is not None:
-            run.teacher = run.teacher.to(memory_format=torch.channels_last)
+            run.teacher.unet = run.teacher.unet.to(memory_format=torch.channels_last)
     run.ema.to(accelerator.device)
     model, run.optimizer = accelerator.prepare(run.unet, run.optimizer)
     run.unet = accelerator.unwrap_model(model)  # before compiling: checkpoints hold the plain module's names

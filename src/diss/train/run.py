@@ -90,7 +90,7 @@ class Run:
     ema: object
     scheduler: object
     fused: bool
-    teacher: torch.nn.Module | None = None  # a student's (task student), frozen
+    teacher: object = None  # a student's (task student): diss.train.distill.Teacher
     start_step: int = 0
     images_seen: int = 0
     preview_items: list = dataclasses.field(default_factory=list)
@@ -220,8 +220,8 @@ def setup_run(config: TrainConfig, model_config: ModelConfig, accelerator, datas
         from diss.train.distill import load_teacher
 
         teacher, scheduler = load_teacher(config.teacher, config.size)
-        teacher = teacher.to(accelerator.device)
-        unet = student_from_teacher(teacher)
+        teacher.unet = teacher.unet.to(accelerator.device)
+        unet = student_from_teacher(teacher.unet)
     else:
         unet = build_unet(model_config, config.size)
         scheduler = make_scheduler(config.beta_schedule, config.learned_variance)
