@@ -60,3 +60,20 @@ def test_line_width_scales():
     thin = (extract_sketch(img, 128, SketchConfig(line_width=0.5)) < LINE_MAX).sum()
     thick = (extract_sketch(img, 128, SketchConfig(line_width=2.0)) < LINE_MAX).sum()
     assert thick > 2 * thin
+
+
+def test_a_larger_sketch_has_the_lines_of_a_smaller_one_enlarged():
+    """Real photos at 512 px: the 256 px sketch matches the 128 px one enlarged (lines within 2 px at 256), with as
+    much ink for its size; before lines were found at LINE_SIDE, a 256 px sketch kept a quarter of it (F1 ~0.4)."""
+    from conftest import sample_photos
+    from diss.data.images import resize
+    from diss.evaluate.metrics import sketch_f1
+
+    for name, photo in sample_photos(512).items():
+        small, large = extract_sketch(resize(photo, 256), 128), extract_sketch(photo, 256)
+        enlarged = resize(small, 256)
+        assert sketch_f1(enlarged, large)[2] >= 0.8, name
+        ink_ratio = (large < LINE_MAX).sum() / max(1, 4 * (small < LINE_MAX).sum())
+        assert 0.5 <= ink_ratio <= 1.5, (name, ink_ratio)
+        lines = extract_sketch(resize(photo, 1024), 512)  # 512 px: the same lines again, twice as wide as at 256
+        assert sketch_f1(resize(large, 512), lines, tolerance=4.0)[2] >= 0.8, name

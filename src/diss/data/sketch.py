@@ -1,12 +1,16 @@
 """Photo → sketch: clean contour lines of the main shapes, dark on white (classical and deterministic).
 
-Method, at a working resolution about twice the output side:
+Method, at a working resolution about twice the output side, at most ``LINE_SIDE``:
 1. mean-shift filtering (at half resolution) flattens texture (foliage, grass, veins) into regions; a light blur;
 2. colour Canny in Lab, thresholds from the image's own gradient percentiles, so dim and contrasty photos give
    similar line density (``detail`` sets the share of pixels above the high threshold);
 3. line fragments are ranked by their gradient mass (length x contrast): the strongest ones that make up most of the
    total are kept, short speckle is dropped; this keeps the few long contours a person would draw;
-4. lines are drawn at a fixed width and area-downsampled to the output size (slightly anti-aliased, like a scan).
+4. lines are drawn at a fixed width and resized to the output size (slightly anti-aliased, like a scan).
+
+A sketch larger than 128 px has the lines of the 128 px one, drawn larger and as much wider as a pen's would be: they
+are found once at ``LINE_SIDE`` and drawn at the requested side. Found at the photo's own 512 px, the thresholds and
+the fragment ranking (tuned at 128–256 px) kept a few short fragments of a 256 px sketch (a quarter of the ink).
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import cv2
 import numpy as np
 
 from diss import defaults
+
+#: the largest side at which lines are found: a larger photo is shrunk to it first, and the lines drawn at the output's
+#: side (64 and 128 px sketches, found at twice their side, are unchanged by it)
+LINE_SIDE = 256
 
 
 @dataclass(frozen=True)
@@ -73,14 +81,16 @@ def sketch_lines(rgb: np.ndarray, detail: float = defaults.SKETCH_DETAIL) -> np.
 
 
 def draw_lines(lines: np.ndarray, size: int, line_width: float = 1.0) -> np.ndarray:
-    """(H, W) bool lines → (size, size) uint8 sketch: 0 = ink, 255 = paper, width ``line_width`` per 64 px of output."""
+    """(H, W) bool lines → (size, size) uint8 sketch: 0 = ink, 255 = paper, width ``line_width`` per 64 px of output
+    (lines found at a smaller side than the output's are enlarged smoothly, their width with them)."""
     side = min(lines.shape[:2])
     width = max(1, int(round(line_width * side / 64.0)))  # in working pixels
     ink = lines.astype(np.uint8) * 255
     if width > 1:
         ink = cv2.dilate(ink, cv2.getStructuringElement(cv2.MORPH_RECT, (width, width)))
     if ink.shape[:2] != (size, size):
-        ink = cv2.resize(ink, (size, size), interpolation=cv2.INTER_AREA)
+        shrink = size <= min(ink.shape[:2])
+        ink = cv2.resize(ink, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
     # a line covering a little over half an output pixel still reads as full ink, as on a scanned pen drawing
     return (255.0 - np.minimum(ink.astype(np.float32) * 1.6, 255.0)).round().astype(np.uint8)
 
@@ -88,7 +98,12 @@ def draw_lines(lines: np.ndarray, size: int, line_width: float = 1.0) -> np.ndar
 def extract_sketch(rgb: np.ndarray, size: int | None = None, config: SketchConfig = SketchConfig()) -> np.ndarray:
     """(S, S, 3) uint8 photo → (size, size) uint8 sketch, lines dark on white; ``size`` defaults to S // 2.
 
-    Give a photo about twice the output side: lines are found and drawn there, then area-downsampled.
+    Give a photo about twice the output side: lines are found there (or at ``LINE_SIDE``, a larger photo shrunk to
+    it) and drawn at ``size``.
     """
     size = size or max(1, min(rgb.shape[:2]) // 2)
+    h, w = rgb.shape[:2]
+    if min(h, w) > LINE_SIDE:  # lines found at LINE_SIDE: the same at every larger size
+        scale = LINE_SIDE / min(h, w)
+        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
     return draw_lines(sketch_lines(rgb, config.detail), size, config.line_width)
