@@ -215,7 +215,7 @@ def generate_batches(pipe, pairs: list, many: bool, out: Path, cfg: BatchConfig,
             if id(job) in failed:
                 continue
             target = out / f"{job.name}.png" if many else out
-            _write(job, target, cfg, labels, pipe.size)
+            _write(job, target, cfg, labels)
             done += 1
             if wrote is not None:
                 wrote(target)
@@ -255,8 +255,9 @@ def _fill_row(group: list[Job], failed: set, kw: dict, cfg: BatchConfig, call, m
         bar.update(len(chunk))
 
 
-def _write(job: Job, target: Path, cfg: BatchConfig, labels: list[str] | None, size: int) -> None:
-    """The job's image, or its grid (columns seeds, rows sweep values), written under a temporary name and renamed."""
+def _write(job: Job, target: Path, cfg: BatchConfig, labels: list[str] | None) -> None:
+    """The job's image, or its grid (columns seeds, rows sweep values; cells at the images' own size, a 64 px one
+    shown at 2×: ``grid.make_grid``), written under a temporary name and renamed."""
     from diss.data.images import save_image
     from diss.grid import make_grid
 
@@ -264,7 +265,7 @@ def _write(job: Job, target: Path, cfg: BatchConfig, labels: list[str] | None, s
         result = job.rows[0][0]
     else:
         seeds = [f"seed {cfg.seed + i}" for i in range(cfg.num)]
-        result = make_grid(job.rows, col_labels=seeds, row_labels=labels, cell=max(96, size))
+        result = make_grid(job.rows, col_labels=seeds, row_labels=labels)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         save_image(result, target)  # a temporary file renamed into place: never a half-written one

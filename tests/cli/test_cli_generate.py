@@ -47,6 +47,26 @@ def test_generate_one_image_and_a_grid(capsys, model, files):
     assert code == 0 and grid.size[0] > 2 * 96 and grid.size[1] > 2 * 96
 
 
+def test_a_grid_shows_a_cascades_images_at_their_own_size(capsys, files):
+    """--num 2 on a cascade (a 64 px base, 4× upsampler): two 256 px cells, not thumbnails of the base's size."""
+    import torch
+
+    from diss.model import build_unet, preset
+    from diss.pipeline import DiSSPipeline
+    from diss.schedulers import make_sampler
+    from diss.upsampler import build_upsampler, make_upsampler_scheduler, upsampler_preset
+
+    torch.manual_seed(0)
+    DiSSPipeline(unet=build_unet(preset("tiny"), 64), scheduler=make_sampler(),
+                 upsampler=build_upsampler(upsampler_preset("tiny")), upsampler_scheduler=make_upsampler_scheduler()
+                 ).save_pretrained(files / "cascade")  # fmt: skip
+    code, _, err = cli(capsys, "generate", "--model", files / "cascade", "--steps", 1, "--quiet", "--sketch",
+                       files / "sk/a.png", "--num", 2, "--out", files / "grid.png")  # fmt: skip
+    grid = np.asarray(Image.open(files / "grid.png"))
+    assert code == 0, err
+    assert 2 * 256 <= grid.shape[1] < 3 * 256 and grid.shape[0] >= 256  # the seeds' labels above
+
+
 def test_generate_folders_matched_by_stem(capsys, model, files):
     code, out, err = cli(
         capsys,
