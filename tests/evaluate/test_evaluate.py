@@ -201,6 +201,8 @@ def test_evaluate_size_256_adds_the_cascade_beside_its_baselines(setup, tmp_path
     assert 0 <= c["sketch_f1"]["cascade"] <= 1 and m["size"] == 16  # the other studies stay at the base's size
     scaled = c["sketch_f1_scaled"]  # 2 px of the 16 px base: 8 px at 64, never stricter than 2 px
     assert scaled["tolerance"] == 8 and all(scaled[k] >= c["sketch_f1"][k] for k in ("cascade", "lanczos", "sr"))
+    assert all(0 <= c["line_following"][k] <= 1 for k in ("cascade", "lanczos", "sr"))
+    assert "Line following at 64 px" in (tmp_path / "r" / "report.md").read_text()
     u = c["sr_unpaired"]  # against the floor's other photos
     assert u["fid"] > 0 and u["fid_lanczos"] > 0 and u["95"][0] <= u["95"][1]
     assert np.load(tmp_path / "r" / "samples" / "cascade_cascade.npy").shape == (4, 64, 64, 3)

@@ -9,6 +9,7 @@ from diss.evaluate.metrics import (
     gap_share,
     inception_features,
     kernel_inception_distance,
+    line_following,
     paired_fid_difference,
     sketch_f1,
     stroke_error,
@@ -87,6 +88,28 @@ def test_sketch_f1_tolerance():
     assert f < 0.8 and p < 1 and r < 1
     blank = np.full((64, 64), 255, np.uint8)
     assert sketch_f1(blank, blank)[2] == 1.0 and sketch_f1(lines(), blank)[2] == 0.0
+
+
+def test_line_following_prefers_the_photo_the_lines_were_drawn_from():
+    """The lines of a photo's 256 px sketch: followed by the photo (and its 64 px version enlarged) far better than by
+    another photo or by noise, whose edges are everywhere; not at all by a flat image; NaN without lines."""
+    import cv2
+
+    from conftest import sample_photos
+    from diss.data.images import resize
+    from diss.data.sketch import extract_sketch
+
+    photos = sample_photos(512)
+    names = list(photos)
+    noise = np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)
+    for i, name in enumerate(names):
+        image, sketch = resize(photos[name], 256), extract_sketch(photos[name], 256)
+        own, enlarged = line_following(sketch, image, 64), line_following(sketch, resize(resize(image, 64), 256), 64)
+        other = line_following(sketch, resize(photos[names[(i + 1) % len(names)]], 256), 64)
+        assert min(own, enlarged) > other + 0.2 and own > line_following(sketch, noise, 64) + 0.1, name
+        assert line_following(sketch, cv2.GaussianBlur(image, (0, 0), 1), 64) > other + 0.2, name
+    assert line_following(sketch, np.full_like(image, 128), 64) == 0.0
+    assert np.isnan(line_following(np.full((256, 256), 255, np.uint8), image, 64))
 
 
 def test_stroke_error_zero_for_matching_colours_and_ignores_unpainted():

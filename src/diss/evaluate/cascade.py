@@ -7,7 +7,9 @@
 FID/KID against the photos at 256 px beside their real-vs-real floor; the paired-bootstrap interval of cascade −
 lanczos (same drawings, same seeds); on the shrunk photos, the share of Lanczos' gap to the floor that the upsampler
 leaves (against the floor's other photos, with a bootstrap interval) and its FID over Lanczos' to the same photos;
-sketch F1 at 256 (2 px, and 2 px of the base's size) against the base's at 64; a contact sheet.
+sketch F1 at 256 (2 px, and 2 px of the base's size) against the base's at 64; how closely the images follow the
+sketch they were given (``metrics.line_following``: its lines against the images' edges, within a pixel of the base's
+size, whatever the extractor draws at 256); a contact sheet.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from diss.evaluate.metrics import (
     gap_share,
     inception_features,
     kernel_inception_distance,
+    line_following,
     paired_fid_difference,
     sketch_f1,
 )
@@ -122,6 +125,9 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
     metrics["sketch_f1"] = {name: v[0] for name, v in f1.items()}
     metrics["sketch_f1"]["base"] = mean_f1(small_sketches, small, base, (2.0,))[0]
     metrics["sketch_f1_scaled"] = {"tolerance": tolerances[1]} | {name: v[1] for name, v in f1.items()}
+    metrics["line_following"] = {name: float(np.nanmean([line_following(s, im, base) for s, im in
+                                                         zip(sketches, sets[name], strict=True)]))
+                                 for name in ("cascade", "lanczos", "sr")}  # fmt: skip
     k = min(6, len(real))
     rows = [[real[i], sets["lanczos"][i], cascade[i], sets["sr_lanczos"][i], sr[i]] for i in range(k)]
     labels = ["photo", "base + Lanczos", "cascade", "photo/4 + Lanczos", "photo/4 + upsampler"]

@@ -162,6 +162,40 @@ def sketch_f1(reference: np.ndarray, predicted: np.ndarray, tolerance: float = 2
     return precision, recall, f1
 
 
+#: the share of an image's pixels that ``image_edges`` calls edges: the same edge budget for every image compared, so
+#: a busier image does not follow the lines better by having more edges
+EDGE_SHARE = 0.10
+
+
+def image_edges(image: np.ndarray, scale: int) -> np.ndarray:
+    """(S, S, 3) uint8 → (S, S) bool: the image's edges at the detail a ``scale`` px image has (a blur of σ = half a
+    pixel of that scale), Canny with its high threshold at the ``EDGE_SHARE`` strongest gradients."""
+    side = min(image.shape[:2])
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    gray = cv2.GaussianBlur(gray, (0, 0), max(0.5, 0.5 * side / scale))
+    magnitude = cv2.magnitude(cv2.Sobel(gray, cv2.CV_32F, 1, 0), cv2.Sobel(gray, cv2.CV_32F, 0, 1))
+    high = max(float(np.percentile(magnitude, 100.0 * (1.0 - EDGE_SHARE))), 1e-3)
+    return cv2.Canny(np.clip(gray, 0, 255).round().astype(np.uint8), 0.5 * high, high, L2gradient=True) > 0
+
+
+def line_following(sketch: np.ndarray, image: np.ndarray, scale: int) -> float:
+    """How closely ``image`` follows the lines of the ``sketch`` it was given, whatever extractor made them: the F1 of
+    the sketch's line pixels (< LINE_MAX) and the image's edges (``image_edges``), matched within one pixel of a
+    ``scale`` px image (4 px at 256 for 64). Recall alone would reward noise, whose edges are everywhere; NaN for a
+    sketch without lines."""
+    lines = sketch < LINE_MAX
+    if not lines.any():
+        return float("nan")
+    edges = image_edges(image, scale)
+    if not edges.any():
+        return 0.0
+    tolerance = min(image.shape[:2]) / scale
+    to_edges = cv2.distanceTransform((~edges).astype(np.uint8), cv2.DIST_L2, 5)
+    to_lines = cv2.distanceTransform((~lines).astype(np.uint8), cv2.DIST_L2, 5)
+    recall, precision = float((to_edges[lines] <= tolerance).mean()), float((to_lines[edges] <= tolerance).mean())
+    return 0.0 if recall + precision == 0 else 2 * recall * precision / (recall + precision)
+
+
 def stroke_error(stroke: np.ndarray, image: np.ndarray) -> float:
     """Mean CIELAB ΔE76 between (H, W, 3) uint8 strokes and image on painted pixels, after a σ = side/32 blur."""
     painted = stroke_mask(stroke)

@@ -152,8 +152,19 @@ def _cascade_lines(c: dict) -> list[str]:
         f"Lanczos {f1['lanczos']:.3f}, photo/4 + upsampler {f1['sr']:.3f}; at {s['tolerance']:g} px (2 px of the "
         f"base's size) {s['cascade']:.3f}, {s['lanczos']:.3f}, {s['sr']:.3f}; the base's at its size (2 px) "
         f"{f1['base']:.3f}.",
+        *_line_following(c),
         "",
     ]
+
+
+def _line_following(c: dict) -> list[str]:
+    """The line-following sentence of the cascade study, where it was measured."""
+    lf = c.get("line_following")
+    if not lf:
+        return []
+    return [f"Line following at {c['size']} px (the given sketch's lines against the images' edges, F1 within a "
+            f"pixel of the base's size): cascade {lf['cascade']:.3f}, base + Lanczos {lf['lanczos']:.3f}, photo/4 + "
+            f"upsampler {lf['sr']:.3f}."]  # fmt: skip
 
 
 def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
