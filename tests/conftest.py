@@ -143,3 +143,18 @@ def tiny_student_model(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("with-student")
     pipe.save_pretrained(folder)
     return folder
+
+
+def small_cache(tmp_path_factory, photos) -> Path:
+    """The training tests' small cache: four photos at 32 px (each test module makes its own ``cache`` fixture of it;
+    pytest's own ``cache`` fixture is not replaced everywhere)."""
+    from PIL import Image
+
+    from diss.data.cache import PrepareConfig, prepare
+
+    src = tmp_path_factory.mktemp("src")
+    for name, rgb in list(photos.items())[:4]:
+        Image.fromarray(rgb).save(src / f"{name}.png")
+    out = tmp_path_factory.mktemp("cache")
+    prepare(src, out, PrepareConfig(size=32), workers=1, progress=False)
+    return out

@@ -6,6 +6,7 @@ import json
 import pytest
 import torch
 
+from conftest import small_cache
 from diss import defaults
 from diss.cli import main
 from diss.diffusion import make_scheduler
@@ -18,6 +19,11 @@ from diss.student import make_student_sampler
 from diss.train.checkpoint import load_newest
 from diss.train.distill import Teacher, guided_spans, teacher_lands
 from diss.train.loop import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, photos):
+    return small_cache(tmp_path_factory, photos)
 
 
 def config(cache, out, teacher, **kw):

@@ -14,6 +14,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from conftest import small_cache
 from diss.cli import main
 from diss.errors import DissError
 from diss.phi import PHI_VALUE
@@ -21,6 +22,11 @@ from diss.pipeline import DiSSPipeline
 from diss.train.checkpoint import list_checkpoints, load_newest
 from diss.train.loop import TrainConfig, train
 from diss.train.schedule import StepBatches
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, photos):
+    return small_cache(tmp_path_factory, photos)
 
 
 def config(cache, out, **kw):
