@@ -36,7 +36,7 @@ from diss.folder import (
     check_model_folder,
     finish_folder,
     model_steps,
-    quiet_loading,  # fmt: skip
+    quiet_loading,
     read_json,
 )
 from diss.guidance import guidance_interval, two_condition_guidance
