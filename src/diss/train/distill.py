@@ -24,7 +24,7 @@ from diss import defaults
 from diss.diffusion import q_sample
 from diss.guidance import guidance_interval, two_condition_guidance
 from diss.schedulers import make_sampler
-from diss.student import alpha_sigma, distill_target, student_grid, student_input, x0_from_v
+from diss.student import alpha_sigma, distill_target, eps_from_v, student_grid, student_input, x0_from_v
 from diss.two_stage import drop_conditions
 
 #: how often a micro-batch trains each of the student's step counts (defaults.STUDENT_STEP_COUNTS, in order): half of
@@ -95,7 +95,7 @@ def student_lands(student, alphas_cumprod, x, t: int, t_next: int, k: int, sketc
         (alpha, sigma), (alpha_n, sigma_n) = alpha_sigma(alphas_cumprod, ta), alpha_sigma(alphas_cumprod, tz)
         v = student(student_input(x, sketch, stroke, s_sk, s_st, k), ta).sample.float()
         x0 = x0_from_v(x, v, alpha, sigma).clamp(-1.0, 1.0)
-        eps = sigma * x + alpha * v
+        eps = eps_from_v(x, v, alpha, sigma)
         x = alpha_n * x0 + sigma_n * eps
     return x
 
