@@ -205,6 +205,10 @@ def test_evaluate_size_256_adds_the_cascade_beside_its_baselines(setup, tmp_path
     assert "Line following at 64 px" in (tmp_path / "r" / "report.md").read_text()
     u = c["sr_unpaired"]  # against the floor's other photos
     assert u["fid"] > 0 and u["fid_lanczos"] > 0 and u["95"][0] <= u["95"][1]
+    d = c["sr_minus_lanczos"]  # the upsampler − Lanczos on the same shrunk photos, paired
+    assert d["95"][0] <= d["95"][1] and d["sd"] >= 0
+    assert d["fid"] == pytest.approx(c["settings"]["sr"]["fid"] - c["settings"]["sr_lanczos"]["fid"])
+    assert "photo/4 + upsampler" in (tmp_path / "r" / "report.md").read_text()
     assert np.load(tmp_path / "r" / "samples" / "cascade_cascade.npy").shape == (4, 64, 64, 3)
     assert (tmp_path / "r" / "cascade.png").is_file() and "The cascade at 64 px" in (
         tmp_path / "r" / "report.md"

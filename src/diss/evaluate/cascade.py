@@ -113,6 +113,8 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
     # the upsampler on the photos shrunk by its factor: its FID to the same photos over Lanczos' (a perfect upsampler
     # scores 0; the real-vs-real floor, N *other* photos, lies above Lanczos here: the pairs share their content)
     metrics["sr_gap_share"] = fid["sr"] / max(fid["sr_lanczos"], 1e-9)
+    sd, lo, hi = paired_fid_difference(feats["sr"], feats["sr_lanczos"], real_feats, seed=seed)
+    metrics["sr_minus_lanczos"] = {"fid": fid["sr"] - fid["sr_lanczos"], "sd": sd, "95": [lo, hi]}
     # the issue's reading, against the floor's N other photos (no shared content): (FID(sr) − floor) over
     # (FID(Lanczos) − floor), all to those photos; the target: ≤ 0.5
     share, lo, hi = gap_share(feats["sr"], feats["sr_lanczos"], real_feats, floor, seed=seed)
@@ -130,7 +132,8 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
                                  for name in ("cascade", "lanczos", "sr")}  # fmt: skip
     k = min(6, len(real))
     rows = [[real[i], sets["lanczos"][i], cascade[i], sets["sr_lanczos"][i], sr[i]] for i in range(k)]
-    labels = ["photo", "base + Lanczos", "cascade", "photo/4 + Lanczos", "photo/4 + upsampler"]
+    shrunk = f"photo/{pipe.upsampler_factor}"
+    labels = ["photo", "base + Lanczos", "cascade", f"{shrunk} + Lanczos", f"{shrunk} + upsampler"]
     save_grid(out / "cascade.png", rows, col_labels=labels)  # at full size
     samples = out / "samples"
     samples.mkdir(exist_ok=True)

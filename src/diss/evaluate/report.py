@@ -134,8 +134,9 @@ def write_grid(out: Path, real, sketches, strokes, samples_dir: Path, settings: 
 def _cascade_lines(c: dict) -> list[str]:
     """The cascade study (``evaluate.cascade``) as a table with its targets."""
     d, f1, s, u = c["cascade_minus_lanczos"], c["sketch_f1"], c["sketch_f1_scaled"], c["sr_unpaired"]
-    names = {"cascade": "cascade (base + upsampler)", "lanczos": "base + Lanczos", "sr": "photo/4 + upsampler",
-             "sr_lanczos": "photo/4 + Lanczos"}  # fmt: skip
+    shrunk = f"photo/{c['factor']}"
+    names = {"cascade": "cascade (base + upsampler)", "lanczos": "base + Lanczos", "sr": f"{shrunk} + upsampler",
+             "sr_lanczos": f"{shrunk} + Lanczos"}  # fmt: skip
     rows = [f"| {names[k]} | {v['fid']:.2f} | {v['kid']:.4f} |" for k, v in c["settings"].items()]
     return [
         f"## The cascade at {c['size']} px (N = {c['n']}; floor FID {c['fid_floor']:.2f}; [cascade.png](cascade.png))",
@@ -148,13 +149,22 @@ def _cascade_lines(c: dict) -> list[str]:
         f"On real photos shrunk {c['factor']}×, against the floor's other photos: upsampler {u['fid']:.2f}, Lanczos "
         f"{u['fid_lanczos']:.2f}, so the upsampler leaves {u['share']:.3f} of Lanczos' gap to the floor (95% "
         f"[{u['95'][0]:.3f}, {u['95'][1]:.3f}]; target ≤ 0.5); to the same photos (which score 0) its FID is "
-        f"{c['sr_gap_share']:.2f}× Lanczos'. Sketch F1 at {c['size']} px (2 px): cascade {f1['cascade']:.3f}, base + "
-        f"Lanczos {f1['lanczos']:.3f}, photo/4 + upsampler {f1['sr']:.3f}; at {s['tolerance']:g} px (2 px of the "
+        f"{c['sr_gap_share']:.2f}× Lanczos'{_sr_interval(c)}. Sketch F1 at {c['size']} px (2 px): cascade "
+        f"{f1['cascade']:.3f}, base + "
+        f"Lanczos {f1['lanczos']:.3f}, {shrunk} + upsampler {f1['sr']:.3f}; at {s['tolerance']:g} px (2 px of the "
         f"base's size) {s['cascade']:.3f}, {s['lanczos']:.3f}, {s['sr']:.3f}; the base's at its size (2 px) "
         f"{f1['base']:.3f}.",
         *_line_following(c),
         "",
     ]
+
+
+def _sr_interval(c: dict) -> str:
+    """The upsampler − Lanczos paired interval on shrunk photos, where it was measured."""
+    d = c.get("sr_minus_lanczos")
+    if not d:
+        return ""
+    return f" ({d['fid']:+.2f} FID, 95% paired interval [{d['95'][0]:+.2f}, {d['95'][1]:+.2f}])"
 
 
 def _line_following(c: dict) -> list[str]:
@@ -163,8 +173,8 @@ def _line_following(c: dict) -> list[str]:
     if not lf:
         return []
     return [f"Line following at {c['size']} px (the given sketch's lines against the images' edges, F1 within a "
-            f"pixel of the base's size): cascade {lf['cascade']:.3f}, base + Lanczos {lf['lanczos']:.3f}, photo/4 + "
-            f"upsampler {lf['sr']:.3f}."]  # fmt: skip
+            f"pixel of the base's size): cascade {lf['cascade']:.3f}, base + Lanczos {lf['lanczos']:.3f}, "
+            f"photo/{c['factor']} + upsampler {lf['sr']:.3f}."]  # fmt: skip
 
 
 def write_report(metrics: dict, out: Path, plots: list[str]) -> None:
