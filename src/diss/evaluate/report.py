@@ -150,10 +150,9 @@ def _cascade_lines(c: dict) -> list[str]:
         f"{u['fid_lanczos']:.2f}, so the upsampler leaves {u['share']:.3f} of Lanczos' gap to the floor (95% "
         f"[{u['95'][0]:.3f}, {u['95'][1]:.3f}]; target ≤ 0.5); to the same photos (which score 0) its FID is "
         f"{c['sr_gap_share']:.2f}× Lanczos'{_sr_interval(c)}. Sketch F1 at {c['size']} px (2 px): cascade "
-        f"{f1['cascade']:.3f}, base + "
-        f"Lanczos {f1['lanczos']:.3f}, {shrunk} + upsampler {f1['sr']:.3f}; at {s['tolerance']:g} px (2 px of the "
-        f"base's size) {s['cascade']:.3f}, {s['lanczos']:.3f}, {s['sr']:.3f}; the base's at its size (2 px) "
-        f"{f1['base']:.3f}.",
+        f"{f1['cascade']:.3f}, base + Lanczos {f1['lanczos']:.3f}, {shrunk} + upsampler {f1['sr']:.3f}; at "
+        f"{s['tolerance']:g} px (2 px of the base's size) {s['cascade']:.3f}, {s['lanczos']:.3f}, {s['sr']:.3f}; the "
+        f"base's at its size (2 px) {f1['base']:.3f}.",
         *_line_following(c),
         "",
     ]
