@@ -51,32 +51,43 @@ def mean_f1(sketches: np.ndarray, images: np.ndarray, size: int, tolerances: tup
     ]
 
 
-def _make(pipe, small_sketches, sketches, strokes, seed: int, batch: int, bar) -> tuple[np.ndarray, np.ndarray]:
-    """(the base's images at its size, the cascade's at 256), uint8, each image's generator shared by both stages;
-    the base takes the sketch extracted at its size (as in the other studies), the upsampler the one at 256."""
-    small, big = [], []
-    for start in range(0, len(sketches), batch):
-        part = slice(start, start + batch)
-        sk, st = list(small_sketches[part]), list(strokes[part])
+def cascade_inputs(photos, size: int, base: int, seed: int) -> dict[str, np.ndarray]:
+    """What the study draws from ``photos``, as ``diss prepare`` would: the photos at ``size`` ("real"), their sketches
+    at ``size`` and at the base's size ("sketches", "small_sketches") and their strokes ("strokes"), uint8."""
+    triples = [make_triple(p, PrepareConfig(size=size, seed=seed), seed + i) for i, p in enumerate(photos)]
+    small = [make_triple(p, PrepareConfig(size=base, seed=seed), seed + i)[1] for i, p in enumerate(photos)]
+    return {"real": np.stack([t[0] for t in triples]), "sketches": np.stack([t[1] for t in triples]),
+            "strokes": np.stack([t[2] for t in triples]), "small_sketches": np.stack(small)}  # fmt: skip
+
+
+def make_base(pipe, inputs: dict, seed: int, batch: int, bar) -> torch.Tensor:
+    """The base's images (its defaults) of ``cascade_inputs``, (N, 3, S, S) in [-1, 1]: image i seeded ``seed + i``;
+    the base takes the sketch extracted at its size (as in the other studies)."""
+    out = []
+    for start in range(0, len(inputs["strokes"]), batch):
+        sk, st = list(inputs["small_sketches"][start : start + batch]), list(inputs["strokes"][start : start + batch])
         generators = seeded(range(seed + start, seed + start + len(sk)))
-        x0 = pipe(sk, st, num_images=len(sk), generator=generators, output_size=pipe.size, output_type="latent").images
-        small.append(from_model(x0))
-        big.append(from_model(pipe.upsample(x0, list(sketches[part]), generator=generators)))
+        out.append(pipe(sk, st, num_images=len(sk), generator=generators, output_size=pipe.size,
+                        output_type="latent").images)  # fmt: skip
         bar.update(len(sk))
-    return np.concatenate(small), np.concatenate(big)
+    return torch.cat(out)
 
 
-def _super_resolve(pipe, real: np.ndarray, sketches, seed: int, batch: int, bar) -> tuple[np.ndarray, np.ndarray]:
-    """(the real photos shrunk to the base's size, the upsampler's images of them at 256), uint8."""
-    lows, out = [], []
-    for start in range(0, len(real), batch):
-        photos = torch.stack([to_model(a) for a in real[start : start + batch]])  # (b, 3, S, S)
-        low = shrink(photos, pipe.upsampler_factor)  # (b, 3, S/f, S/f), as in training
+def upsample_all(pipe, low: torch.Tensor, sketches: np.ndarray, seed: int, batch: int, bar, **kw) -> np.ndarray:
+    """``pipe``'s upsampler on ``low`` (N, 3, s, s) in [-1, 1] with the sketches at the upsampler's size, image i
+    seeded ``seed + i`` (``kw``: ``DiSSPipeline.upsample``'s, e.g. ``steps``): uint8 (N, S, S, 3)."""
+    out = []
+    for start in range(0, len(low), batch):
         sk = list(sketches[start : start + batch])
-        out.append(from_model(pipe.upsample(low, sk, generator=seeded(range(seed + start, seed + start + len(sk))))))
-        lows.append(from_model(low))
+        generators = seeded(range(seed + start, seed + start + len(sk)))
+        out.append(from_model(pipe.upsample(low[start : start + len(sk)], sk, generator=generators, **kw)))
         bar.update(len(sk))
-    return np.concatenate(lows), np.concatenate(out)
+    return np.concatenate(out)
+
+
+def shrink_photos(real: np.ndarray, factor: int) -> torch.Tensor:
+    """The photos (N, S, S, 3) uint8 shrunk ``factor`` times as in training: (N, 3, S/f, S/f) in [-1, 1]."""
+    return shrink(torch.stack([to_model(a) for a in real]), factor)
 
 
 def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, progress: bool = True) -> dict:
@@ -85,15 +96,13 @@ def cascade_study(pipe, photos, floor_photos, seed: int, batch: int, out: Path, 
     from tqdm.auto import tqdm
 
     size, base = pipe.output_sizes[-1], pipe.size
-    triples = [make_triple(p, PrepareConfig(size=size, seed=seed), seed + i) for i, p in enumerate(photos)]
-    real = np.stack([t[0] for t in triples])
-    sketches, strokes = np.stack([t[1] for t in triples]), np.stack([t[2] for t in triples])
-    small_sketches = np.stack([make_triple(p, PrepareConfig(size=base, seed=seed), seed + i)[1]
-                               for i, p in enumerate(photos)])  # fmt: skip
-    bar = tqdm(total=2 * len(real), desc=f"cascade {base} → {size}", unit="img", disable=not progress)
+    inputs = cascade_inputs(photos, size, base, seed)
+    real, sketches, small_sketches = inputs["real"], inputs["sketches"], inputs["small_sketches"]
+    bar = tqdm(total=3 * len(real), desc=f"cascade {base} → {size}", unit="img", disable=not progress)
     with torch.inference_mode():
-        small, cascade = _make(pipe, small_sketches, sketches, strokes, seed, batch, bar)
-        lows, sr = _super_resolve(pipe, real, sketches, seed, batch, bar)
+        x0 = make_base(pipe, inputs, seed, batch, bar)  # (N, 3, 64, 64): each image's seed serves both stages
+        cascade, low = upsample_all(pipe, x0, sketches, seed, batch, bar), shrink_photos(real, pipe.upsampler_factor)
+        small, lows, sr = from_model(x0), from_model(low), upsample_all(pipe, low, sketches, seed, batch, bar)
     bar.close()
     sets = {"cascade": cascade, "lanczos": enlarge_lanczos(small, size), "sr": sr,
             "sr_lanczos": enlarge_lanczos(lows, size)}  # fmt: skip

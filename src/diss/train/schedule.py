@@ -75,30 +75,40 @@ def learning_rate(config: TrainConfig, step: int) -> float:
 class TimeBudget:
     """Fits a run into ``--time-limit`` minutes: measures the step rate once the first steps (and any compilation)
     are done, shortens ``max_steps`` so the run, its checkpoints and the export end in time, and stops at the deadline
-    whatever happens. The shortened plan is written to ``train_config.json`` so a resumed run keeps it."""
+    whatever happens. The shortened plan is written to ``train_config.json`` so a resumed run keeps it. The rate is
+    measured over ``MEASURE`` steps, or over the steps of the first ``MEASURE_SECONDS`` where steps are slow (a
+    distillation step of many seconds on a CPU), so that the plan comes within a few minutes either way."""
 
-    WARM, MEASURE = 10, 50  # steps skipped (compilation, warm-up), steps measured
+    WARM, MEASURE, EVERY = 10, 50, 5  # steps skipped (compilation, warm-up), steps measured at most, looked at every
+    MEASURE_SECONDS = 60.0  # measured at least this long (at least EVERY steps) before a plan is made from fewer
 
-    def __init__(self, minutes: float | None, start_step: int, started: float):
+    def __init__(self, minutes: float | None, start_step: int, started: float, clock=time.perf_counter):
         self.deadline = None if minutes is None else started + 60.0 * minutes
         self.reserve = 0.0 if minutes is None else min(120.0, 15.0 + 0.05 * 60.0 * minutes)  # final save + export
-        self.start_step, self.t_warm = start_step, None
+        self.start_step, self.t_warm, self.planned, self.clock = start_step, None, False, clock
 
     def tick(self, step: int) -> None:
         if step == self.start_step + self.WARM:
-            self.t_warm = time.perf_counter()
+            self.t_warm = self.clock()
 
     def due(self, step: int, every: int) -> bool:
-        """Whether to decide at ``step``: the same steps on every process, so they can agree by a broadcast."""
-        return self.deadline is not None and (step == self.start_step + self.WARM + self.MEASURE or step % every == 0)
+        """Whether to decide at ``step``: the same steps on every process (whatever their clocks say), so they can
+        agree by a broadcast: every EVERY steps of the measuring window, and every ``every`` steps."""
+        measured = step - self.start_step - self.WARM
+        measuring = 0 < measured <= self.MEASURE and measured % self.EVERY == 0
+        return self.deadline is not None and (measuring or step % every == 0)
 
     def decide(self, step: int, max_steps: int) -> int | None:
-        """A new, smaller max_steps: the fitted plan at the end of the measuring window, or ``step`` itself once the
-        deadline (less the reserve) has passed; None to go on as planned."""
-        now = time.perf_counter()
+        """A new, smaller max_steps: the fitted plan once the rate is measured, or ``step`` itself once the deadline
+        (less the reserve) has passed; None to go on as planned."""
+        now = self.clock()
         if now > self.deadline - self.reserve:
             return step if step < max_steps else None
-        if step == self.start_step + self.WARM + self.MEASURE and self.t_warm is not None:
-            rate = self.MEASURE / max(now - self.t_warm, 1e-9)
-            return step + max(0, int(rate * (self.deadline - self.reserve - now) * 0.97))
-        return None
+        measured = step - self.start_step - self.WARM
+        if self.planned or self.t_warm is None or not 0 < measured <= self.MEASURE:
+            return None
+        if measured < self.MEASURE and now - self.t_warm < self.MEASURE_SECONDS:
+            return None
+        self.planned = True
+        rate = measured / max(now - self.t_warm, 1e-9)
+        return step + max(0, int(rate * (self.deadline - self.reserve - now) * 0.97))
