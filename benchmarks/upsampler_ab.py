@@ -61,10 +61,9 @@ def main() -> None:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    specs = {name: spec.rpartition(":") if ":" in spec else ("", "", spec) for name, spec in
-             (("reference", args.reference), ("candidate", args.candidate))}  # fmt: skip
-    pipes = {name: DiSSPipeline.from_pretrained(resolve_model(spec[0] or spec[2])) for name, spec in specs.items()}
-    steps = {name: {"steps": int(spec[2])} if spec[0] else {} for name, spec in specs.items()}
+    specs = {"reference": args.reference.partition(":"), "candidate": args.candidate.partition(":")}  # as upsampler_sr
+    pipes = {name: DiSSPipeline.from_pretrained(resolve_model(folder)) for name, (folder, _, _) in specs.items()}
+    steps = {name: {"steps": int(k)} if k else {} for name, (_, _, k) in specs.items()}
     ref, cand = pipes["reference"], pipes["candidate"]
     if ref.upsampler is None or cand.upsampler is None:
         raise DissError("both folders must be cascades (a base and an upsampler)")
