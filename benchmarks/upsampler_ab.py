@@ -28,25 +28,17 @@ from diss.conventions import from_model
 from diss.errors import DissError
 from diss.evaluate.cascade import cascade_inputs, make_base, mean_f1, shrink_photos, upsample_all
 from diss.evaluate.metrics import (
-    RESAMPLES,
     frechet_distance,
     inception_features,
     kernel_inception_distance,
     line_following,
     paired_fid_difference,
+    paired_mean_difference,
 )
 from diss.evaluate.run import load_photos
 from diss.folder import resolve_model
 from diss.grid import save_grid
 from diss.pipeline import DiSSPipeline
-
-
-def paired_mean_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
-    """mean(a − b) over the rows where both are defined, and its 95% bootstrap interval."""
-    d = (a - b)[~(np.isnan(a) | np.isnan(b))]
-    rng = np.random.default_rng(seed)
-    means = [d[rng.choice(len(d), len(d))].mean() for _ in range(RESAMPLES)]
-    return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
 
 
 def main() -> None:

@@ -103,6 +103,26 @@ def test_samples_of_an_earlier_run_are_reused_only_when_made_the_same_way(setup,
 
 
 @pytest.mark.slow
+def test_a_setting_made_under_another_name_is_reused_and_is_the_same_images(setup, tmp_path):
+    made = []
+
+    def counting(pipe, setting, *args):
+        made.append(setting["study"])
+        return generate(pipe, setting, *args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("diss.evaluate.run._generate", counting)
+        m = evaluate(config(setup, tmp_path / "r", studies=("base", "realism"), realism=1.0), progress=False)
+    assert sorted(made) == ["base", "base", "realism"]  # base, its diversity samples, realism 0; realism 1 reused
+    assert m["settings"]["realism_1"]["fid"] == m["settings"]["base"]["fid"]
+    # the premise: made on its own, realism 1 is the base setting's images bit for bit
+    alone = evaluate(config(setup, tmp_path / "alone", studies=("realism",), realism_values=(1.0,)), progress=False)
+    base = np.load(tmp_path / "r" / "samples" / "base.npy")
+    assert np.array_equal(np.load(tmp_path / "alone" / "samples" / "realism_1.npy"), base)
+    assert alone["settings"]["realism_1"]["fid"] == m["settings"]["base"]["fid"]
+
+
+@pytest.mark.slow
 def test_without_steps_the_model_folders_own_default_is_used_and_recorded(setup, tmp_path):
     pipe = DiSSPipeline.from_pretrained(setup[0])
     pipe.diss_meta["defaults"] = {"steps": 3}  # as diss export --steps 3 writes it

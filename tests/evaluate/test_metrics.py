@@ -11,6 +11,7 @@ from diss.evaluate.metrics import (
     kernel_inception_distance,
     line_following,
     paired_fid_difference,
+    paired_mean_difference,
     sketch_f1,
     stroke_error,
 )
@@ -52,6 +53,18 @@ def test_paired_fid_difference_is_zero_for_the_same_set_and_positive_for_a_worse
     assert 0 < lo <= hi and lo > 8 and sd > 0
     with pytest.raises(Exception, match="one sample per input"):
         paired_fid_difference(ref[:10], ref, real)
+
+
+def test_paired_mean_difference_sees_a_shift_the_unpaired_spread_would_hide_and_skips_undefined_rows():
+    rng = np.random.default_rng(5)
+    ref = rng.normal(scale=10.0, size=300)  # a wide spread between inputs
+    cand = ref + 0.5 + 0.1 * rng.normal(size=300)  # the same inputs, each a little higher
+    mean, lo, hi = paired_mean_difference(cand, ref, resamples=100)
+    assert mean == pytest.approx(0.5, abs=0.05) and 0.4 < lo < mean < hi < 0.6
+    cand[:5] = np.nan  # an image without strokes has no stroke error: left out, not counted as 0
+    assert paired_mean_difference(cand, ref, resamples=20)[0] == pytest.approx(np.mean((cand - ref)[5:]))
+    with pytest.raises(Exception, match="defined on both"):
+        paired_mean_difference(np.full(3, np.nan), np.zeros(3))
 
 
 def test_gap_share_is_0_for_the_photos_1_for_the_baseline_and_between_for_a_mix():

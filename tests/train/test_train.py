@@ -83,6 +83,14 @@ def test_tiny_model_learns_and_exports(cache, tmp_path):
     # diss export --domain names what the model draws in diss.json (the demo and the app pick its examples by it)
     assert main(["export", str(out), "--out", str(tmp_path / "m"), "--domain", "landscapes"]) == 0
     assert json.loads((tmp_path / "m" / "diss.json").read_text())["domain"] == "landscapes"
+    # exported again over a folder with a card: the card and its figures are kept, the weights' record is new
+    (tmp_path / "m" / "README.md").write_text("my card")
+    (tmp_path / "m" / "eval").mkdir()
+    (tmp_path / "m" / "eval" / "metrics.json").write_text("{}")
+    assert main(["export", str(out), "--out", str(tmp_path / "m"), "--domain", "landscapes", "--steps", "7"]) == 0
+    assert (tmp_path / "m" / "README.md").read_text() == "my card"
+    assert (tmp_path / "m" / "eval" / "metrics.json").read_text() == "{}"
+    assert json.loads((tmp_path / "m" / "diss.json").read_text())["defaults"] == {"steps": 7}
     umask = os.umask(0o022)
     os.umask(umask)
     assert all(p.stat().st_mode & 0o777 == 0o666 & ~umask for p in (tmp_path / "m").rglob("*") if p.is_file())

@@ -164,10 +164,34 @@ def _cached(path: Path, key: dict, make, *args) -> np.ndarray:
         if images is not None and images.dtype == np.uint8 and list(images.shape) == key["shape"]:
             return images
     record.unlink(missing_ok=True)  # no record vouches for images that are not written yet
-    images = make(*args)
+    images = _made_under_another_name(path.parent, key)
+    if images is None:
+        images = make(*args)
     save_npy(path, images)
     write_json(record, key, indent=1)
     return images
+
+
+def _generation(key: dict) -> dict:
+    """A sample record without its study's labels: what the images depend on."""
+    setting = {k: v for k, v in key.get("setting", {}).items() if k not in ("study", "value")}
+    return {**key, "setting": setting}
+
+
+def _made_under_another_name(folder: Path, key: dict) -> np.ndarray | None:
+    """The images of another setting in ``folder`` made the same way (e.g. the realism study's realism 1 and the base
+    setting at realism 1: the same images, bit for bit), checked as ``_cached`` checks its own; else None."""
+    wanted = _generation(key)
+    for record in sorted(folder.glob("*.json")):
+        try:
+            same = _generation(json.loads(record.read_text(encoding="utf-8"))) == wanted
+            images = np.load(record.with_suffix(".npy")) if same else None
+        except (OSError, ValueError, AttributeError):  # unreadable or not a record: not reused
+            continue
+        if images is not None and images.dtype == np.uint8 and list(images.shape) == key["shape"]:
+            log.info("reused %s's images (the same setting)", record.stem)
+            return images
+    return None
 
 
 def _sample_keys(pipe, model_folder: Path, sketches: np.ndarray, strokes: np.ndarray) -> dict:
@@ -184,10 +208,11 @@ def _sample_keys(pipe, model_folder: Path, sketches: np.ndarray, strokes: np.nda
             "inputs": inputs.hexdigest()}  # fmt: skip
 
 
-def _inputs(cfg: EvalConfig, size: int, photos, floor_photos) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(photos, their sketches, their strokes, the floor's other photos) at ``size``, uint8."""
-    prep = PrepareConfig(size=size, seed=cfg.seed)
-    triples = [make_triple(p, prep, cfg.seed + i) for i, p in enumerate(photos)]
+def evaluation_inputs(photos, floor_photos, size: int, seed: int) -> tuple[np.ndarray, ...]:
+    """(photos, their sketches, their strokes, the floor's other photos) at ``size``, uint8, as ``diss evaluate
+    --seed`` makes them from ``load_photos``' two sets."""
+    prep = PrepareConfig(size=size, seed=seed)
+    triples = [make_triple(p, prep, seed + i) for i, p in enumerate(photos)]
     real = np.stack([t[0] for t in triples])
     sketches = np.stack([t[1] for t in triples])
     strokes = np.stack([t[2] for t in triples])
@@ -195,11 +220,18 @@ def _inputs(cfg: EvalConfig, size: int, photos, floor_photos) -> tuple[np.ndarra
     return real, sketches, strokes, floor
 
 
-def _scores(images: np.ndarray, feats: np.ndarray, real_feats: np.ndarray, sketches, strokes, size: int) -> dict:
-    """One setting's FID, KID, sketch F1 and stroke error."""
+def per_image_scores(images: np.ndarray, sketches: np.ndarray, strokes: np.ndarray, size: int
+                     ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Each image's sketch F1 (2 px, its lines extracted at 2× and thinned to ``size``) and stroke error (ΔE; NaN
+    where its strokes paint nothing): (N,), (N,)."""
     n = len(sketches)
     f1 = [sketch_f1(sketches[i], extract_sketch(resize(images[i], 2 * size), size))[2] for i in range(n)]
-    errors = [stroke_error(strokes[i], images[i]) for i in range(n)]
+    return np.array(f1, float), np.array([stroke_error(strokes[i], images[i]) for i in range(n)], float)
+
+
+def _scores(images: np.ndarray, feats: np.ndarray, real_feats: np.ndarray, sketches, strokes, size: int) -> dict:
+    """One setting's FID, KID, sketch F1 and stroke error."""
+    f1, errors = per_image_scores(images, sketches, strokes, size)
     kid, kid_std = kernel_inception_distance(feats, real_feats)
     return {
         "fid": frechet_distance(feats, real_feats),
@@ -253,7 +285,7 @@ def evaluate(cfg: EvalConfig, progress: bool = True) -> dict:
     check_output_size(pipe, cfg.size, "--size")
     out = output_dir(cfg.out)  # made only once the model loaded: a failed start leaves nothing behind
     photos, floor_photos = load_photos(cfg.data, cfg.num)  # read once: the cascade study takes them at its size
-    real, sketches, strokes, floor = _inputs(cfg, pipe.size, photos, floor_photos)
+    real, sketches, strokes, floor = evaluation_inputs(photos, floor_photos, pipe.size, cfg.seed)
     real_feats = inception_features(real)
     floor_feats = inception_features(floor)
     metrics: dict = {

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import torch
@@ -151,6 +152,21 @@ def _save_folder(pipe, out: Path, dtype: torch.dtype, domain: str | None, steps:
         with replacing(out) as tmp:
             tmp.mkdir(parents=True)
             pipe.save_pretrained(tmp)  # with diss.json: the record and the weights' sums, checked on every load
+            _keep_card(out, tmp)
     except OSError as e:
         raise DissError(f"could not export the model to {out} ({e.strerror or e})") from None
     return out
+
+
+#: what a person wrote in a model folder, beside the weights export writes: kept when the folder is exported again
+CARD_FILES = ("README.md", "eval")
+
+
+def _keep_card(old: Path, new: Path) -> None:
+    """Copy the model card and its figures (``CARD_FILES``) of the folder an export replaces into the new one, and say
+    so once: nothing a person wrote is lost, and the card now describes other weights until it is updated."""
+    kept = [name for name in CARD_FILES if (old / name).exists() and not (new / name).exists()]
+    for name in kept:
+        (shutil.copytree if (old / name).is_dir() else shutil.copy2)(old / name, new / name)
+    if kept:
+        log.warning("kept %s of %s: update them for the new weights", " and ".join(kept), old)
