@@ -107,7 +107,6 @@ def paired_fid_difference(
     return float(np.std(diffs)), float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5))
 
 
-
 def paired_mean_difference(a: np.ndarray, b: np.ndarray, resamples: int = RESAMPLES, seed: int = 0
                            ) -> tuple[float, float, float]:  # fmt: skip
     """mean(a − b) of per-image values (row i of both from the same input) over the rows where both are defined, and
@@ -118,6 +117,7 @@ def paired_mean_difference(a: np.ndarray, b: np.ndarray, resamples: int = RESAMP
     rng = np.random.default_rng(seed)
     means = [d[rng.choice(len(d), len(d))].mean() for _ in range(resamples)]
     return float(d.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+
 
 def gap_share(
     feats: np.ndarray, baseline_feats: np.ndarray, real_feats: np.ndarray, ref_feats: np.ndarray,
