@@ -21,6 +21,7 @@ import numpy as np
 from diss.errors import DissError
 from diss.evaluate.metrics import frechet_distance, inception_features, paired_fid_difference, paired_mean_difference
 from diss.evaluate.run import evaluation_inputs, load_photos, per_image_scores
+from diss.outputs import write_json
 
 
 def read_report(folder: str, setting: str) -> tuple[dict, np.ndarray]:
@@ -66,23 +67,22 @@ def main() -> None:
                "stroke_error": float(np.nanmean(s["stroke_error"]))}  # fmt: skip
         if name != args.reference:
             _, lo, hi = paired_fid_difference(s["feats"], ref["feats"], real_feats, seed=seed)
-            row["fid_minus_reference"] = [row["fid"] - results["reports"][args.reference]["fid"], lo, hi]
+            ref_row = results["reports"][args.reference]  # the reference comes first
+            row["fid_minus_reference"] = [row["fid"] - ref_row["fid"], lo, hi]
             for key in ("sketch_f1", "stroke_error"):
                 diff = paired_mean_difference(s[key], ref[key], seed=seed)
                 row[f"{key}_minus_reference"] = list(diff)
-                row[f"{key}_share"] = [d / results["reports"][args.reference][key] for d in diff]
+                row[f"{key}_share"] = [d / ref_row[key] for d in diff]
         results["reports"][name] = row
         line = f"{name}: FID {row['fid']:.2f}, sketch F1 {row['sketch_f1']:.3f}, stroke ΔE {row['stroke_error']:.2f}"
         if name != args.reference:
             d, f, e = row["fid_minus_reference"], row["sketch_f1_share"], row["stroke_error_share"]
-            share = d[0] / results["reports"][args.reference]["fid"]
+            share = d[0] / ref_row["fid"]
             line += (f"; − reference: FID {d[0]:+.2f} [{d[1]:+.2f}, {d[2]:+.2f}] ({share:+.1%}), "
                      f"F1 {f[0]:+.1%} [{f[1]:+.1%}, {f[2]:+.1%}], ΔE {e[0]:+.1%} [{e[1]:+.1%}, {e[2]:+.1%}]")
         print(line)
     if args.out:
-        tmp = Path(args.out).with_suffix(".tmp")
-        tmp.write_text(json.dumps(results, indent=1), encoding="utf-8")
-        tmp.replace(args.out)
+        write_json(args.out, results, indent=1)
 
 
 if __name__ == "__main__":
